@@ -1,0 +1,130 @@
+"""Where the course runs: device, seeds, profile and data root.
+
+Every notebook's setup cell and every CLI command starts here, so that "which device, which
+profile, which data" is decided in one place and printed the same way everywhere.
+
+Environment variables (all optional):
+
+``GAN_COURSE_PROFILE``  ``smoke`` | ``demo`` | ``full``. Default: ``full`` on CUDA, else ``demo``.
+``GAN_COURSE_DEVICE``   ``cpu`` | ``cuda`` | ``cuda:1`` | ``mps``. Default: cuda > mps > cpu.
+``GAN_COURSE_DATA``     where datasets live. Default: the repository's ``data/`` folder when the
+                        package runs from a checkout, else ``./data``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PROFILES = ("smoke", "demo", "full")
+"""``smoke``: seconds, for CI. ``demo``: minutes on a laptop CPU. ``full``: the book's settings, for a GPU."""
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """Pick the fastest available device: CUDA, then Apple MPS, then CPU.
+
+    ``prefer`` (or ``GAN_COURSE_DEVICE``) overrides the choice; asking for a device that is not
+    there raises a ``RuntimeError`` that says what is available instead of failing later.
+    """
+    want = prefer or os.environ.get("GAN_COURSE_DEVICE")
+    if want:
+        dev = torch.device(want)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"Device {want!r} was requested but CUDA is not available here; "
+                               f"use 'cpu' (or unset GAN_COURSE_DEVICE).")
+        if dev.type == "mps" and not _mps_available():
+            raise RuntimeError(f"Device {want!r} was requested but Apple MPS is not available here; "
+                               f"use 'cpu' (or unset GAN_COURSE_DEVICE).")
+        return dev
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if _mps_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def get_profile(profile: str | None = None) -> str:
+    """Return the run profile: the argument, else ``GAN_COURSE_PROFILE``, else full on CUDA / demo."""
+    name = profile or os.environ.get("GAN_COURSE_PROFILE")
+    if not name:
+        return "full" if torch.cuda.is_available() else "demo"
+    name = name.strip().lower()
+    if name not in PROFILES:
+        raise ValueError(f"Unknown profile {name!r}: choose one of {', '.join(PROFILES)} "
+                         f"(set GAN_COURSE_PROFILE or pass --profile).")
+    return name
+
+
+def seed_everything(seed: int = 0, deterministic: bool = False) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices) and return a seeded ``torch.Generator``.
+
+    Pass the returned generator to ``DataLoader(generator=...)`` together with
+    ``worker_init_fn=seed_worker`` so shuffling and worker-side randomness repeat too.
+    ``deterministic=True`` also asks torch for deterministic kernels (slower on GPU).
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # seeds every CUDA device as well
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        if torch.backends.cudnn.is_available():
+            torch.backends.cudnn.benchmark = False
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+def seed_worker(worker_id: int) -> None:
+    """``DataLoader`` ``worker_init_fn``: derive NumPy/random seeds from torch's per-worker seed."""
+    worker_seed = torch.initial_seed() % 2**32
+    np.random.seed(worker_seed)
+    random.seed(worker_seed)
+
+
+def repo_root() -> Path | None:
+    """The course checkout this package runs from, or ``None`` for a plain (non-editable) install."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "pyproject.toml").is_file() and (here / "notebooks").is_dir():
+        return here
+    return None
+
+
+def data_root(create: bool = True) -> Path:
+    """Folder where datasets are written and read (``GAN_COURSE_DATA`` overrides)."""
+    env = os.environ.get("GAN_COURSE_DATA")
+    if env:
+        root = Path(env).expanduser()
+    else:
+        repo = repo_root()
+        root = repo / "data" if repo is not None else Path.cwd() / "data"
+    if create:
+        root.mkdir(parents=True, exist_ok=True)
+    return root.resolve()
+
+
+def in_colab() -> bool:
+    """True inside Google Colab."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def describe(device: torch.device | None = None, profile: str | None = None) -> str:
+    """One-paragraph environment summary printed by every notebook's setup cell."""
+    device = device or get_device()
+    profile = get_profile(profile)
+    lines = [
+        f"python {sys.version.split()[0]} | torch {torch.__version__} | device {device}"
+        + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
+        f"profile {profile!r} (set GAN_COURSE_PROFILE=smoke|demo|full to change)",
+        f"data root {data_root()}",
+    ]
+    return "\n".join(lines)
