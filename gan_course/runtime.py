@@ -128,3 +128,22 @@ def describe(device: torch.device | None = None, profile: str | None = None) -> 
         f"data root {data_root()}",
     ]
     return "\n".join(lines)
+
+
+class Setup:
+    """What a notebook's setup cell decided: ``device``, ``profile``, ``seed`` and a seeded ``generator``."""
+
+    def __init__(self, device: torch.device, profile: str, seed: int, generator: torch.Generator):
+        self.device, self.profile, self.seed, self.generator = device, profile, seed, generator
+
+    def __repr__(self) -> str:
+        return f"Setup(device={self.device}, profile={self.profile!r}, seed={self.seed})"
+
+
+def setup(seed: int = 0, profile: str | None = None, device: str | None = None,
+          verbose: bool = True) -> Setup:
+    """The one call in every notebook's setup cell: seed everything, pick device and profile, print them."""
+    env = Setup(get_device(device), get_profile(profile), seed, seed_everything(seed))
+    if verbose:
+        print(describe(env.device, env.profile))
+    return env
