@@ -1,0 +1,276 @@
+"""Decode-once image cache and fast batching.
+
+The textbook pipeline (``ImageFolder`` + ``Resize`` + ``ToTensor`` + ``Normalize`` +
+``DataLoader``) decodes and resizes every JPEG again in every epoch; on a laptop CPU that, not the
+GAN, is often the bottleneck. Here an ImageFolder-style folder is decoded **once** at the target
+size into a ``uint8`` array on disk (``.npy``, memory-mapped, shape (N, 3, H, W)) plus labels.
+Each batch is then a slice of that array turned into floats in [-1, 1] with two torch ops.
+
+A manifest (hash of every file's name, size and modification time, plus the target size) decides
+whether an existing cache is reused or rebuilt, so adding or editing an image is picked up.
+Unreadable images are skipped with a count and a warning; RGBA / greyscale / palette images are
+converted to RGB; any size is resized (shorter side) and centre-cropped to a square.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from gan_course.data.sources import IMAGE_EXTENSIONS, DataError
+from gan_course.runtime import data_root
+
+CACHE_VERSION = 1  # bump when the decoding changes, so old caches are rebuilt
+
+
+def to_unit_range(x: torch.Tensor) -> torch.Tensor:
+    """uint8 tensor (any shape) -> float32 in [-1, 1]: 0 -> -1 and 255 -> +1 exactly.
+
+    One definition for every path (batches, dataset items, Fashion-MNIST tensors) so that they
+    agree bit for bit; it equals ``Normalize(0.5, 0.5)(ToTensor()(img))`` up to float rounding.
+    """
+    return x.to(torch.float32).mul_(1 / 127.5).sub_(1.0)
+
+
+def scan_folder(folder) -> tuple[list[Path], list[int], list[str]]:
+    """List an ImageFolder-style tree: ``folder/<class>/**/<image>``.
+
+    Returns (files, labels, classes) with classes sorted by name (torchvision's convention) and
+    labels indexing ``classes``. Raises :class:`DataError` for a missing or empty folder.
+    """
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"Image folder {folder} does not exist. Prepare the data first "
+                        f"(python -m gan_course data prepare NAME) or pass the right path.")
+    files, labels, classes = [], [], []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        found = sorted(p for p in sub.rglob("*")
+                       if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+        if found:
+            files += found
+            labels += [len(classes)] * len(found)
+            classes.append(sub.name)
+    if not files:
+        loose = any(p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.iterdir())
+        hint = (" The images lie directly in it: put them in a class sub-folder, e.g. "
+                f"{folder / 'images'}/." if loose else "")
+        raise DataError(f"{folder} holds no images in class sub-folders "
+                        f"(expected {folder}/<class>/<image>.jpg|png).{hint}")
+    return files, labels, classes
+
+
+def _manifest_key(folder: Path, files: list[Path], size: int) -> str:
+    """Hash of the file list with sizes and mtimes: any added/removed/edited image changes it."""
+    h = hashlib.sha1(f"v{CACHE_VERSION} size={size}\n".encode())
+    for p in files:
+        st = p.stat()
+        h.update(f"{p.relative_to(folder)}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def default_cache_dir(folder, size: int) -> Path:
+    """``data_root()/cache/<parent>-<folder>-<path hash>-<size>px``: one cache per folder and size."""
+    folder = Path(folder).expanduser().resolve()
+    tag = hashlib.sha1(str(folder).encode()).hexdigest()[:8]
+    return data_root() / "cache" / f"{folder.parent.name}-{folder.name}-{tag}-{size}px"
+
+
+def decode_image(path, size: int) -> np.ndarray:
+    """Decode one image to uint8 (3, size, size): RGB, shorter side resized, centre-cropped.
+
+    JPEGs are decoded at reduced scale (``Image.draft``) when much larger than ``size``, which
+    is several times faster and loses nothing after the downscale.
+    """
+    with Image.open(path) as im:
+        if im.format == "JPEG":
+            im.draft("RGB", (size, size))  # result stays >= size on both sides
+        im = im.convert("RGB")  # RGBA, L (greyscale), P (palette), CMYK -> RGB
+        w, h = im.size
+        s = min(w, h)
+        box = ((w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2)  # centre square
+        im = im.resize((size, size), Image.Resampling.BILINEAR, box=box)
+        return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
+
+
+def _try_decode(args) -> np.ndarray | str:
+    path, size = args
+    try:
+        return decode_image(path, size)
+    except Exception as exc:  # any decoder failure means "skip this file", never a crash
+        return f"{Path(path).name}: {type(exc).__name__}: {exc}"
+
+
+class ImageCache:
+    """Decoded images of one folder at one size: ``images`` uint8 memmap (N, 3, H, W),
+    ``labels`` int64 (N,), ``classes`` (names, indexed by label)."""
+
+    def __init__(self, path: Path, classes: list[str], folder: Path | None = None,
+                 skipped: int = 0, rebuilt: bool = False):
+        self.path = Path(path)
+        self.images = np.load(self.path / "images.npy", mmap_mode="r")
+        self.labels = np.load(self.path / "labels.npy")
+        self.classes = list(classes)
+        self.folder = folder
+        self.skipped = skipped
+        self.rebuilt = rebuilt
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def size(self) -> int:
+        """Side length H == W of the cached images."""
+        return int(self.images.shape[-1])
+
+    def __repr__(self) -> str:
+        return (f"ImageCache({len(self):,} images {self.size}x{self.size}, classes={self.classes}, "
+                f"path={str(self.path)!r})")
+
+    def counts(self) -> dict[str, int]:
+        """Images per class name."""
+        bins = np.bincount(self.labels, minlength=len(self.classes))
+        return {c: int(n) for c, n in zip(self.classes, bins)}
+
+    def take(self, indices, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        """Images ``indices`` as float32 (B, 3, H, W) in [-1, 1] on ``device`` + labels int64 (B,)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        # uint8 travels to the device (4x less than float) and is converted there.
+        x = torch.from_numpy(np.ascontiguousarray(self.images[idx])).to(device, non_blocking=True)
+        y = torch.from_numpy(self.labels[idx]).to(device, non_blocking=True)
+        return to_unit_range(x), y
+
+    def num_batches(self, batch_size: int, drop_last: bool = True) -> int:
+        """How many batches :meth:`batches` yields."""
+        n = len(self)
+        return n // batch_size if drop_last else -(-n // batch_size)
+
+    def batches(self, batch_size: int = 128, shuffle: bool = True,
+                generator: torch.Generator | None = None, device="cpu",
+                drop_last: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield one epoch of ``(images float32 (B, 3, H, W) in [-1, 1], labels int64 (B,))``.
+
+        Shuffling uses ``torch.randperm(generator=...)`` so a seeded generator repeats the order.
+        Indices within a batch are sorted, which turns random reads into forward reads of the
+        memmap (a batch is a set, so its order does not matter to training).
+        """
+        n = len(self)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        order = torch.randperm(n, generator=generator).numpy() if shuffle else np.arange(n)
+        for start in range(0, n, batch_size):
+            chunk = order[start:start + batch_size]
+            if drop_last and len(chunk) < batch_size:
+                break
+            yield self.take(np.sort(chunk), device)
+
+    def __iter__(self):
+        return self.batches()
+
+    def to_dataset(self) -> CachedImageDataset:
+        """A ``torch.utils.data.Dataset`` over the cache: item = (float (3, H, W) in [-1, 1], label)."""
+        return CachedImageDataset(self.path, self.classes)
+
+
+class CachedImageDataset(torch.utils.data.Dataset):
+    """Map-style dataset over a cache folder; opens the memmap lazily so it pickles cheaply
+    (DataLoader workers, DDP) instead of copying the array."""
+
+    def __init__(self, path, classes):
+        self.path, self.classes = Path(path), list(classes)
+        self.labels = np.load(self.path / "labels.npy")
+        self._images = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        if self._images is None:
+            self._images = np.load(self.path / "images.npy", mmap_mode="r")
+        x = torch.from_numpy(np.array(self._images[i]))
+        return to_unit_range(x), int(self.labels[i])
+
+    def __getstate__(self):
+        return {**self.__dict__, "_images": None}
+
+
+def build_cache(folder, size: int = 64, cache_dir=None, verbose: bool = True,
+                workers: int | None = None) -> ImageCache:
+    """Decode the ImageFolder-style ``folder`` once at ``size`` x ``size`` and return its cache.
+
+    The cache lives in ``cache_dir`` (default :func:`default_cache_dir`) and is reused while the
+    source files are unchanged; otherwise it is rebuilt. Unreadable files are skipped (counted,
+    warned about). Returns an :class:`ImageCache` (images uint8 (N, 3, size, size)).
+    """
+    size = int(size)
+    if size < 1:
+        raise ValueError(f"size must be a positive number of pixels, got {size}")
+    folder = Path(folder).expanduser()
+    files, labels, classes = scan_folder(folder)
+    key = _manifest_key(folder, files, size)
+    out = Path(cache_dir) if cache_dir is not None else default_cache_dir(folder, size)
+    manifest_path = out / "manifest.json"
+    if manifest_path.is_file():
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            if manifest.get("key") == key and (out / "images.npy").is_file():
+                return ImageCache(out, manifest["classes"], folder, manifest.get("skipped", 0))
+        except (OSError, ValueError, KeyError):
+            pass  # damaged manifest: rebuild
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path.unlink(missing_ok=True)  # from here on the old cache is invalid
+
+    n = len(files)
+    tmp = out / f"images.npy.tmp{os.getpid()}"
+    arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, 3, size, size))
+    keep = np.zeros(n, bool)
+    problems = []
+    workers = workers or min(8, os.cpu_count() or 1)
+    # PIL releases the GIL while decoding and resizing, so threads give real parallelism.
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = pool.map(_try_decode, [(p, size) for p in files], chunksize=16)
+        for i, res in enumerate(tqdm(results, total=n, desc=f"decoding {folder.name} @{size}px",
+                                     disable=not verbose or n <= 500, leave=False)):
+            if isinstance(res, str):
+                problems.append(res)
+            else:
+                arr[i] = res
+                keep[i] = True
+    if problems:  # compact: drop the rows of skipped files
+        kept = np.flatnonzero(keep)
+        tmp2 = out / f"images.npy.tmp{os.getpid()}b"
+        small = np.lib.format.open_memmap(tmp2, mode="w+", dtype=np.uint8,
+                                          shape=(len(kept), 3, size, size))
+        for s in range(0, len(kept), 4096):
+            small[s:s + 4096] = arr[kept[s:s + 4096]]
+        small.flush()
+        del arr, small
+        tmp.unlink()
+        tmp = tmp2
+        warnings.warn(f"{len(problems)} of {n} images in {folder} could not be decoded and were "
+                      f"skipped, e.g. {problems[0]}", stacklevel=2)
+    else:
+        arr.flush()
+        del arr
+    if not keep.any():
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"None of the {n} images in {folder} could be decoded "
+                        f"(e.g. {problems[0]}). Re-download or re-create the data.")
+    os.replace(tmp, out / "images.npy")
+    np.save(out / "labels.npy", np.asarray(labels, np.int64)[keep])
+    manifest = {"key": key, "version": CACHE_VERSION, "size": size, "folder": str(folder),
+                "classes": classes, "n": int(keep.sum()), "skipped": len(problems),
+                "problems": problems[:20]}
+    tmp_manifest = out / f"manifest.json.tmp{os.getpid()}"
+    tmp_manifest.write_text(json.dumps(manifest, indent=1))
+    os.replace(tmp_manifest, manifest_path)  # written last: a complete manifest = a valid cache
+    return ImageCache(out, classes, folder, len(problems), rebuilt=True)

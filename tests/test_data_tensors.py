@@ -1,0 +1,125 @@
+"""Decode-once cache: shapes, value range, reuse vs rebuild, bad files; the high-level load()."""
+
+import os
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gan_course import data
+from gan_course.data import toy
+from gan_course.data.sources import DataError
+from gan_course.data.tensors import build_cache, decode_image
+
+
+@pytest.fixture
+def folder(tmp_path):
+    root = tmp_path / "imgs"
+    for cls, n in (("a", 5), ("b", 7)):
+        (root / cls).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(toy.draw_face(i + n, 40)).save(root / cls / f"{i}.jpg")
+    return root
+
+
+def test_batches_shapes_range_labels(folder, tmp_path):
+    cache = build_cache(folder, 32, cache_dir=tmp_path / "c")
+    assert len(cache) == 12 and cache.classes == ["a", "b"] and cache.counts() == {"a": 5, "b": 7}
+    assert cache.images.dtype == np.uint8 and cache.images.shape == (12, 3, 32, 32)
+    g = torch.Generator().manual_seed(0)
+    batches = list(cache.batches(5, generator=g))
+    assert len(batches) == 2 == cache.num_batches(5)  # drop_last
+    x, y = batches[0]
+    assert x.shape == (5, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert x.min() >= -1 and x.max() <= 1
+    assert len(list(cache.batches(5, drop_last=False))) == 3
+    xs, ys = zip(*cache.batches(4, shuffle=False))
+    assert torch.cat(ys).tolist() == [0] * 5 + [1] * 7
+    item, label = cache.to_dataset()[11]
+    assert item.shape == (3, 32, 32) and label == 1
+    assert torch.equal(item, torch.cat(xs)[11])
+
+
+def test_reuse_and_rebuild(folder, tmp_path):
+    first = build_cache(folder, 32, cache_dir=tmp_path / "c")
+    assert first.rebuilt
+    assert not build_cache(folder, 32, cache_dir=tmp_path / "c").rebuilt  # unchanged: reused
+    Image.fromarray(toy.draw_face(99, 40)).save(folder / "a" / "new.png")  # add a file
+    added = build_cache(folder, 32, cache_dir=tmp_path / "c")
+    assert added.rebuilt and len(added) == 13
+    target = folder / "b" / "0.jpg"  # modify a file (content and mtime)
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(target)
+    os.utime(target, (time.time() + 5, time.time() + 5))
+    modified = build_cache(folder, 32, cache_dir=tmp_path / "c")
+    assert modified.rebuilt and modified.images[6].max() == 0
+
+
+def test_odd_images_are_converted_and_corrupt_skipped(tmp_path):
+    root = tmp_path / "imgs" / "x"
+    root.mkdir(parents=True)
+    Image.fromarray(np.full((30, 50, 4), 200, np.uint8), "RGBA").save(root / "rgba.png")
+    Image.fromarray(np.full((70, 40), 90, np.uint8), "L").save(root / "grey.png")
+    Image.fromarray(np.full((33, 33), 3, np.uint8), "P").save(root / "pal.png")
+    (root / "broken.jpg").write_bytes(b"\xff\xd8 definitely not a jpeg")
+    with pytest.warns(UserWarning, match="1 of 4 images"):
+        cache = build_cache(tmp_path / "imgs", 16, cache_dir=tmp_path / "c")
+    assert len(cache) == 3 and cache.images.shape == (3, 3, 16, 16) and cache.skipped == 1
+
+
+def test_decode_centre_crops_non_square(tmp_path):
+    img = np.zeros((20, 60, 3), np.uint8)
+    img[:, 20:40] = 255  # the centre square is white
+    Image.fromarray(img).save(tmp_path / "wide.png")
+    out = decode_image(tmp_path / "wide.png", 10)
+    assert out.shape == (3, 10, 10) and out.min() > 200
+
+
+def test_bad_folders(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        build_cache(tmp_path / "missing", 32)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no images in class sub-folders"):
+        build_cache(tmp_path / "empty", 32)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "empty" / "loose.png")
+    with pytest.raises(DataError, match="class sub-folder"):
+        build_cache(tmp_path / "empty", 32)
+    (tmp_path / "allbad" / "x").mkdir(parents=True)
+    (tmp_path / "allbad" / "x" / "a.png").write_bytes(b"nope")
+    with pytest.warns(UserWarning), pytest.raises(DataError, match="None of the 1 images"):
+        build_cache(tmp_path / "allbad", 8, cache_dir=tmp_path / "c2")
+
+
+def test_load_toy_sets(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GAN_COURSE_DATA", str(tmp_path))
+    eg = data.load("eyeglasses", n=24, size=32)
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "TOY eyeglasses, 24 images 32x32" in out
+    assert "source='real'" in out
+    assert eg.classes == ["glasses", "no_glasses"] and len(eg) == 24
+    hair = data.load("celeba_hair", n=24, size=32)
+    assert hair.classes == ["black", "blond"] and 0 < len(hair) < 24
+    assert data.load("anime", n=10, size=32).classes == ["images"]
+    assert (tmp_path / "toy" / "eyeglasses" / "n24-32px").is_dir()
+    assert (tmp_path / "prepared" / "toy" / "eyeglasses" / "n24-32px" / "glasses").is_dir()
+
+
+def test_load_real_missing_and_bad_args(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_COURSE_DATA", str(tmp_path))
+    with pytest.raises(DataError, match="data fetch celeba"):
+        data.load("celeba_hair", source="real")
+    with pytest.raises(ValueError, match="choose one of"):
+        data.load("mnist")
+    with pytest.raises(ValueError, match="'toy' or 'real'"):
+        data.load("anime", source="web")
+
+
+def test_fashion_tensors_toy(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_COURSE_DATA", str(tmp_path))
+    x, y = data.fashion_tensors(n=100)
+    assert x.shape == (100, 784) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert x.min() >= -1 and x.max() <= 1 and x.min() == -1
+    ds = data.load_fashion_mnist(n=100, train=False)
+    img, label = ds[0]
+    assert img.shape == (1, 28, 28) and len(ds) == 100 and 0 <= label < 10
