@@ -12,7 +12,9 @@ import importlib
 import sys
 
 # Modules that contribute sub-commands, in the order --help lists them.
-_COMMAND_MODULES = ("gan_course.data.cli", "gan_course.train_cli", "gan_course.metrics_cli")
+_COMMAND_MODULES = (
+    "gan_course.data.cli", "gan_course.train_cli", "gan_course.metrics_cli", "gan_course.grading",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
