@@ -1,0 +1,314 @@
+"""Interactive explorers for the conditional WGAN-GP (notebook 05) and the CycleGAN (notebook 06).
+
+Each explorer has two layers:
+
+- a **pure render function** that turns models + inputs into a ``uint8`` RGB array
+  (:func:`render_cgan_faces`, :func:`render_cyclegan_roundtrip`). Tests and checked notebook
+  cells call these directly; they do not touch widgets, files or global state (a model that is
+  in training mode is switched to eval mode for the call and switched back afterwards);
+- a **thin widget wrapper** (:func:`cgan_explorer`, :func:`cyclegan_explorer`) built from core
+  ``ipywidgets`` only (sliders, a dropdown and an ``Image``), so it also runs on Colab. The
+  wrapper only wires sliders to the render function and shows the PNG.
+
+Image conventions: models read and write float tensors ``(B, 3, H, W)`` in ``[-1, 1]``; render
+functions return ``np.uint8`` arrays ``(H, W, 3)`` ready for ``plt.imshow`` or PNG encoding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+__all__ = [
+    "CYCLE_DIRECTIONS",
+    "cgan_explorer",
+    "cyclegan_explorer",
+    "label_weights",
+    "png_bytes",
+    "render_cgan_faces",
+    "render_cyclegan_roundtrip",
+    "to_uint8",
+]
+
+CYCLE_DIRECTIONS = {"black → blond": "ab", "blond → black": "ba"}
+"""Dropdown labels of :func:`cyclegan_explorer` -> direction codes (``a`` = black, ``b`` = blond)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# small helpers
+# ---------------------------------------------------------------------------------------------
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """Float images in ``[-1, 1]`` -> ``uint8`` channels-last.
+
+    ``(B, 3, H, W)`` -> ``(B, H, W, 3)`` and ``(3, H, W)`` -> ``(H, W, 3)``. Values outside
+    ``[-1, 1]`` are clipped (an untrained generator can overshoot only if it has no Tanh).
+    """
+    x = images.detach().float().cpu()
+    if x.dim() not in (3, 4) or x.shape[-3] not in (1, 3):
+        raise ValueError(f"expected float images (3, H, W) or (B, 3, H, W) in [-1, 1], got shape "
+                         f"{tuple(x.shape)}.")
+    x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.movedim(-3, -1).numpy()
+
+
+def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
+    """``uint8 (H, W, 3)`` -> PNG bytes, enlarged ``scale`` times by pixel repetition.
+
+    Nearest-neighbour enlargement keeps 64-pixel faces crisp in a widget (a browser would blur them).
+    """
+    from PIL import Image  # imported here: only the widget wrappers need PIL
+
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"png_bytes expects a uint8 array (H, W, 3), got {image.dtype} "
+                         f"{image.shape}.")
+    if scale > 1:
+        image = image.repeat(scale, axis=0).repeat(scale, axis=1)
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@contextlib.contextmanager
+def _eval_mode(*models: nn.Module | Callable) -> Iterator[None]:
+    """Put ``nn.Module``s in eval mode (BatchNorm uses its running stats) and restore afterwards.
+
+    A single face through a BatchNorm generator in training mode would be normalised against
+    itself; eval mode is what sampling needs. Restoring the flag keeps the render function pure.
+    """
+    modules = [m for m in models if isinstance(m, nn.Module)]
+    was_training = [m.training for m in modules]
+    try:
+        for m in modules:
+            m.eval()
+        with torch.no_grad():
+            yield
+    finally:
+        for m, flag in zip(modules, was_training):
+            m.train(flag)
+
+
+def _device_of(model: nn.Module | Callable) -> torch.device:
+    if isinstance(model, nn.Module):
+        for p in model.parameters():
+            return p.device
+    return torch.device("cpu")
+
+
+def label_weights(label_weight: float, batch: int = 1, num_classes: int = 2) -> torch.Tensor:
+    """Blend of the two classes as float label rows ``(batch, 2)``: ``[w, 1 - w]``.
+
+    With the eyeglasses classes ``["glasses", "no_glasses"]`` (class 0 = glasses, as the book's
+    one-hot ``[1, 0]``), ``label_weight = 1`` asks for glasses, ``0`` for no glasses and values in
+    between mix the two label vectors ("label arithmetic").
+    """
+    if num_classes != 2:
+        raise ValueError(f"label weights blend exactly two classes; this generator has "
+                         f"{num_classes}. Build the (B, K) float rows yourself.")
+    w = float(label_weight)
+    if not 0.0 <= w <= 1.0:
+        raise ValueError(f"label_weight must be in [0, 1] (1 = class 0, 0 = class 1), got {w}.")
+    return torch.tensor([[w, 1.0 - w]]).repeat(batch, 1)
+
+
+def _hstack(images: np.ndarray, gap: int = 0) -> np.ndarray:
+    """``(B, H, W, 3)`` -> ``(H, B*W + (B-1)*gap, 3)``, white gaps between the panels."""
+    if gap <= 0 or len(images) == 1:
+        return np.concatenate(list(images), axis=1)
+    h, _, c = images.shape[1:]
+    spacer = np.full((h, gap, c), 255, dtype=np.uint8)
+    parts: list[np.ndarray] = []
+    for i, img in enumerate(images):
+        if i:
+            parts.append(spacer)
+        parts.append(img)
+    return np.concatenate(parts, axis=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# cGAN: label weight x latent interpolation
+# ---------------------------------------------------------------------------------------------
+
+def render_cgan_faces(generator: nn.Module, z: torch.Tensor, label_weight: float,
+                      interpolation: float = 0.0, z_other: torch.Tensor | None = None,
+                      gap: int = 2) -> np.ndarray:
+    """Faces from a conditional generator for a label blend and a point between two noise vectors.
+
+    Args:
+        generator: called as ``generator(z (B, latent), labels (B, 2) float)`` -> ``(B, 3, S, S)``
+            in ``[-1, 1]`` (e.g. :class:`gan_course.models.CGANGenerator`).
+        z: noise ``(latent,)`` for one face or ``(B, latent)`` for a row of ``B`` faces.
+        label_weight: ``w`` in ``[0, 1]``; label rows are ``[w, 1 - w]`` (see :func:`label_weights`).
+        interpolation: ``t`` in ``[0, 1]``; the noise used is ``(1 - t) * z + t * z_other``
+            (``t = 0`` gives ``z``'s faces, ``t = 1`` gives ``z_other``'s). Ignored when
+            ``z_other`` is ``None``.
+        z_other: second noise, same shape as ``z``, or ``None``.
+        gap: white pixels between faces in a row.
+
+    Returns:
+        ``np.uint8`` array ``(S, B*S + (B-1)*gap, 3)``; ``(S, S, 3)`` for a single ``z``.
+    """
+    z = torch.as_tensor(z, dtype=torch.float32)
+    if z.dim() == 1:
+        z = z[None]
+    if z.dim() != 2:
+        raise ValueError(f"z must be (latent,) or (B, latent), got shape {tuple(z.shape)}.")
+    t = float(interpolation)
+    if not 0.0 <= t <= 1.0:
+        raise ValueError(f"interpolation must be in [0, 1], got {t}.")
+    if z_other is not None:
+        z_other = torch.as_tensor(z_other, dtype=torch.float32).reshape(-1, z.shape[1])
+        if z_other.shape != z.shape:
+            raise ValueError(f"z_other must have the same shape as z {tuple(z.shape)}, got "
+                             f"{tuple(z_other.shape)}.")
+        # Exact endpoints (no 0 * x + 1 * y rounding) so t = 0 and t = 1 reproduce z and z_other.
+        if t == 1.0:
+            z = z_other
+        elif t > 0.0:
+            z = torch.lerp(z, z_other, t)
+    num_classes = getattr(generator, "num_classes", 2)
+    labels = label_weights(label_weight, batch=z.shape[0], num_classes=num_classes)
+    device = _device_of(generator)
+    with _eval_mode(generator):
+        images = generator(z.to(device), labels.to(device))
+    return _hstack(to_uint8(images), gap=gap)
+
+
+def cgan_explorer(generator: nn.Module, z: torch.Tensor | None = None,
+                  z_other: torch.Tensor | None = None, n_faces: int = 4, seed: int = 0,
+                  scale: int = 3):
+    """Widget: sliders ``"label weight"`` and ``"interpolation"`` -> generated faces.
+
+    ``z``/``z_other``: noise ``(B, latent)`` for the two ends of the interpolation; by default
+    two seeded draws of ``n_faces`` vectors each (``seed``, ``seed + 1``), so every reader sees
+    the same faces. Returns an ``ipywidgets.VBox`` (sliders, then an ``Image``); display it as
+    the last expression of a cell. Rendering is :func:`render_cgan_faces`.
+    """
+    import ipywidgets as widgets
+
+    latent = getattr(generator, "latent_dim", None)
+    if z is None or z_other is None:
+        if latent is None:
+            raise ValueError("pass z and z_other: the generator has no latent_dim attribute to "
+                             "draw them from.")
+        g = torch.Generator().manual_seed(seed)
+        z = torch.randn(n_faces, latent, generator=g) if z is None else z
+        z_other = torch.randn(*torch.as_tensor(z).shape, generator=g) if z_other is None else z_other
+    weight = widgets.FloatSlider(value=1.0, min=0.0, max=1.0, step=0.05,
+                                 description="label weight", continuous_update=False)
+    interp = widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05,
+                                 description="interpolation", continuous_update=False)
+    for s in (weight, interp):
+        s.style.description_width = "initial"
+    note = widgets.HTML("label weight 1 = class 0 (glasses), 0 = class 1 (no glasses); "
+                        "interpolation moves each face's noise towards a second noise vector.")
+    image = widgets.Image(format="png")
+
+    def redraw(_change=None) -> None:
+        arr = render_cgan_faces(generator, z, weight.value, interp.value, z_other)
+        image.value = png_bytes(arr, scale=scale)
+
+    weight.observe(redraw, names="value")
+    interp.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([weight, interp, note, image])
+
+
+# ---------------------------------------------------------------------------------------------
+# CycleGAN: original | translated | round trip
+# ---------------------------------------------------------------------------------------------
+
+def _as_float_image(image) -> torch.Tensor:
+    """One image -> float ``(1, 3, H, W)`` in ``[-1, 1]``.
+
+    Accepts float ``(3, H, W)`` / ``(1, 3, H, W)`` in ``[-1, 1]`` (model layout) or ``uint8``
+    ``(3, H, W)`` (the :class:`~gan_course.data.tensors.ImageCache` layout) / ``(H, W, 3)``
+    (PIL/matplotlib layout).
+    """
+    x = torch.as_tensor(np.asarray(image)) if not isinstance(image, torch.Tensor) else image
+    if x.dtype == torch.uint8:
+        if x.dim() == 3 and x.shape[-1] == 3 and x.shape[0] != 3:
+            x = x.movedim(-1, 0)
+        x = x.float() / 127.5 - 1.0
+    x = x.float()
+    if x.dim() == 3:
+        x = x[None]
+    if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != 3:
+        raise ValueError(f"expected one image: float (3, H, W) in [-1, 1] or uint8 (3, H, W) / "
+                         f"(H, W, 3); got shape {tuple(x.shape)} dtype {x.dtype}.")
+    return x
+
+
+def _direction_code(direction: str) -> str:
+    code = CYCLE_DIRECTIONS.get(direction, direction)
+    if code not in ("ab", "ba"):
+        raise ValueError(f"direction must be 'ab' (A->B), 'ba' (B->A) or one of "
+                         f"{list(CYCLE_DIRECTIONS)}, got {direction!r}.")
+    return code
+
+
+def render_cyclegan_roundtrip(gen_ab: nn.Module, gen_ba: nn.Module, image,
+                              direction: str = "ab") -> np.ndarray:
+    """Three panels side by side: original | translated | translated back.
+
+    Args:
+        gen_ab: generator domain A -> B (here black hair -> blond hair), ``(B, 3, H, W) -> same``.
+        gen_ba: generator B -> A.
+        image: one image, float ``(3, H, W)`` / ``(1, 3, H, W)`` in ``[-1, 1]`` or ``uint8``
+            ``(3, H, W)`` / ``(H, W, 3)``; from domain A for ``"ab"``, from B for ``"ba"``.
+        direction: ``"ab"``, ``"ba"`` or a key of :data:`CYCLE_DIRECTIONS`.
+
+    Returns:
+        ``np.uint8`` ``(H, 3W, 3)``. Panel 1 is the input itself (converted to uint8), panel 2
+        ``G(x)``, panel 3 ``F(G(x))`` -- the cycle-consistency loss wants panel 3 == panel 1.
+    """
+    code = _direction_code(direction)
+    first, second = (gen_ab, gen_ba) if code == "ab" else (gen_ba, gen_ab)
+    x = _as_float_image(image)
+    device = _device_of(first)
+    with _eval_mode(gen_ab, gen_ba):
+        translated = first(x.to(device))
+        back = second(translated)
+    panels = torch.cat([x, translated.cpu(), back.cpu()])
+    return _hstack(to_uint8(panels))
+
+
+def cyclegan_explorer(gen_ab: nn.Module, gen_ba: nn.Module, images_a: Sequence,
+                      images_b: Sequence, scale: int = 3):
+    """Widget: ``"image"`` slider + ``"direction"`` dropdown -> original | translated | round trip.
+
+    ``images_a``/``images_b``: indexable collections of single images from domain A (black) and
+    B (blond) in any layout :func:`render_cyclegan_roundtrip` accepts (e.g. ``cache.images`` of
+    an ImageCache restricted to one class, or a float tensor ``(N, 3, H, W)``). Direction
+    ``"black → blond"`` shows A images, ``"blond → black"`` shows B images. Returns an
+    ``ipywidgets.VBox``.
+    """
+    import ipywidgets as widgets
+
+    if len(images_a) == 0 or len(images_b) == 0:
+        raise ValueError("cyclegan_explorer needs at least one image of each domain "
+                         f"(got {len(images_a)} A and {len(images_b)} B images).")
+    direction = widgets.Dropdown(options=list(CYCLE_DIRECTIONS), value="black → blond",
+                                 description="direction")
+    index = widgets.IntSlider(value=0, min=0, max=len(images_a) - 1, step=1,
+                              description="image", continuous_update=False)
+    caption = widgets.HTML("original | translated | translated back (round trip)")
+    image = widgets.Image(format="png")
+
+    def redraw(_change=None) -> None:
+        code = CYCLE_DIRECTIONS[direction.value]
+        pool = images_a if code == "ab" else images_b
+        index.max = len(pool) - 1  # the slider follows the size of the chosen domain
+        arr = render_cyclegan_roundtrip(gen_ab, gen_ba, pool[min(index.value, len(pool) - 1)],
+                                        code)
+        image.value = png_bytes(arr, scale=scale)
+
+    direction.observe(redraw, names="value")
+    index.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([direction, index, caption, image])

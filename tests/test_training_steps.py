@@ -1,0 +1,132 @@
+"""One step of every step function: finite losses, weights move, no gradient leaks into G."""
+
+import math
+
+import pytest
+import torch
+
+from gan_course.models import (
+    CGANCritic,
+    CGANGenerator,
+    DCGANDiscriminator,
+    DCGANGenerator,
+    MLPDiscriminator,
+    MLPGenerator,
+    PatchDiscriminator,
+    ResnetGenerator,
+)
+from gan_course.training import steps
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # the test machine is shared: one thread avoids OpenMP oversubscription (10x slower)
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    yield
+    torch.set_num_threads(old)
+
+
+def _weights(*models):
+    # conv/linear weights (biases right before a norm layer legitimately get zero gradient)
+    return [p for m in models for p in m.parameters() if p.dim() > 1]
+
+
+def _snapshot(*models):
+    return [p.detach().clone() for p in _weights(*models)]
+
+
+def _all_moved(before, *models):
+    return all(not torch.equal(a, b) for a, b in zip(before, _weights(*models)))
+
+
+def _adam(m, betas=(0.5, 0.999)):
+    return torch.optim.Adam(m.parameters(), lr=1e-3, betas=betas)
+
+
+def test_mlp_gan_step_updates_both_networks():
+    G, D = MLPGenerator(8, (16,)), MLPDiscriminator(784, (16,))
+    before = _snapshot(G, D)
+    out = steps.mlp_gan_step(G, D, _adam(G), _adam(D), torch.rand(8, 784) * 2 - 1, latent_dim=8)
+    assert set(out) == {"loss_d", "loss_g", "d_real", "d_fake"}
+    assert all(math.isfinite(v) for v in out.values())
+    assert _all_moved(before, G, D)
+
+
+def test_dcgan_step_updates_both_networks():
+    G, D = DCGANGenerator(8, 4), DCGANDiscriminator(4)
+    before = _snapshot(G, D)
+    out = steps.dcgan_step(G, D, _adam(G), _adam(D), torch.rand(4, 3, 64, 64) * 2 - 1,
+                           latent_dim=8)
+    assert all(isinstance(v, float) and math.isfinite(v) for v in out.values())
+    assert _all_moved(before, G, D)
+    # D was frozen only temporarily
+    assert all(p.requires_grad for p in D.parameters())
+
+
+def test_wgan_gp_step_updates_both_networks():
+    G, C = CGANGenerator(8, 2, 32, 4), CGANCritic(2, 32, 4)
+    before = _snapshot(G, C)
+    out = steps.wgan_gp_step(G, C, _adam(G, (0.0, 0.9)), _adam(C, (0.0, 0.9)),
+                             torch.rand(4, 3, 32, 32) * 2 - 1, torch.tensor([0, 1, 0, 1]),
+                             latent_dim=8, critic_iters=2)
+    assert set(out) == {"loss_c", "loss_g", "gp", "w_dist"}
+    assert all(math.isfinite(v) for v in out.values())
+    assert out["gp"] >= 0
+    assert _all_moved(before, G, C)
+
+
+def test_critic_iterations_never_build_a_generator_graph():
+    """During the critic updates G runs under no_grad and its .grad stays empty; only the final
+    generator update runs G with autograd on."""
+    G, C = CGANGenerator(8, 2, 32, 4), CGANCritic(2, 32, 4)
+    calls = []
+
+    def hook(module, inputs, output):
+        calls.append((torch.is_grad_enabled(), output.requires_grad,
+                      all(p.grad is None for p in G.parameters())))
+
+    G.register_forward_hook(hook)
+    opt_g = _adam(G, (0.0, 0.9))
+    opt_g.zero_grad(set_to_none=True)
+    steps.wgan_gp_step(G, C, opt_g, _adam(C, (0.0, 0.9)), torch.rand(4, 3, 32, 32) * 2 - 1,
+                       torch.tensor([0, 1, 0, 1]), latent_dim=8, critic_iters=3)
+    assert len(calls) == 4
+    # critic iterations: no autograd, no graph on the fakes, G gradients untouched
+    assert calls[:3] == [(False, False, True)] * 3
+    # generator update: autograd on; G's .grad still empty when its own forward starts
+    assert calls[3] == (True, True, True)
+    assert all(p.grad is not None for p in G.parameters())
+
+
+def test_cyclegan_step_updates_all_four_networks():
+    G_AB, G_BA = ResnetGenerator(3, 4, 1), ResnetGenerator(3, 4, 1)
+    D_A, D_B = PatchDiscriminator(3, (4, 8)), PatchDiscriminator(3, (4, 8))
+    opt_g = torch.optim.Adam(list(G_AB.parameters()) + list(G_BA.parameters()), lr=1e-3)
+    opt_d = torch.optim.Adam(list(D_A.parameters()) + list(D_B.parameters()), lr=1e-3)
+    before = _snapshot(G_AB, G_BA, D_A, D_B)
+    a, b = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 3, 16, 16) * 2 - 1
+    out = steps.cyclegan_step(G_AB, G_BA, D_A, D_B, opt_g, opt_d, a, b)
+    assert all(math.isfinite(v) for v in out.values())
+    assert out["loss_identity"] == 0.0  # book default: no identity loss
+    assert _all_moved(before, G_AB, G_BA, D_A, D_B)
+    # the reference options run too
+    out = steps.cyclegan_step(G_AB, G_BA, D_A, D_B, opt_g, opt_d, a, b, lambda_identity=5.0,
+                              pool_A=steps.ImagePool(4), pool_B=steps.ImagePool(4))
+    assert out["loss_identity"] > 0
+
+
+def test_image_pool_returns_same_shape_and_is_passthrough_when_empty():
+    x = torch.randn(3, 3, 8, 8)
+    assert steps.ImagePool(0).query(x) is x
+    pool = steps.ImagePool(2)
+    y = pool.query(x)
+    assert y.shape == x.shape and len(pool.images) == 2
+
+
+def test_amp_is_off_on_cpu():
+    scaler = steps.make_scaler(torch.device("cpu"))
+    assert not scaler.is_enabled()
+    with steps.autocast(torch.device("cpu")):
+        assert not torch.is_autocast_enabled("cpu")
