@@ -165,6 +165,12 @@ def classifier_path(attr: str, source: str = "toy", size: int = 64, n: int | Non
         from gan_course.runtime import data_root
 
         cache_dir = data_root() / "models" / "classifiers"
+    if not n and source == "toy":
+        # The toy set's size depends on the profile: name it, so a classifier trained on the
+        # small smoke set is never silently reused for a demo run.
+        from gan_course.data import default_n
+
+        n = default_n(ATTRIBUTES[attr][0])
     return Path(cache_dir) / f"{attr}-{source}-{size}px-n{n if n else 'all'}.pt"
 
 

@@ -116,3 +116,13 @@ def test_writer_refuses_foreign_folder(tmp_path):
     with pytest.raises(FileExistsError, match="refusing to write"):
         toy.write_anime(tmp_path / "mine", 3, size=32)
     assert (tmp_path / "mine" / "holiday.jpg").read_bytes() == b"precious"
+
+
+def test_every_clothing_class_draws_a_garment_sized_silhouette():
+    # Regression: a sign slip once reduced every Shirt to its V-neck (a few pixels on black).
+    from gan_course.data.toy import CLOTHING_CLASSES, make_clothing
+
+    images, labels = make_clothing(200, seed=3)
+    for c, name in enumerate(CLOTHING_CLASSES):
+        fg = (images[labels == c] > 40).mean(axis=(1, 2))
+        assert fg.min() > 0.08, f"{name}: silhouettes cover only {fg.min():.1%} of the image"

@@ -302,7 +302,7 @@ def _clothing_masks(label: int, x, y, rng, n: int) -> np.ndarray:
         d = np.minimum(box(x, y, 0, 0.1, 0.45 * w, 0.78), box(x, y, 0, -0.1, 0.8 * w, 0.55))
         d = np.maximum(d, -box(x, y, 0.62 * w, 0.3, 0.05, 0.5))
         d = np.maximum(d, -box(x, y, -0.62 * w, 0.3, 0.05, 0.5))
-        d = np.maximum(d, -(0.25 - np.abs(x) - (y + 0.75) * 0.6))
+        d = np.maximum(d, 0.25 - np.abs(x) - (y + 0.75) * 0.6)  # cut the V neck out
     elif label == 7:  # Sneaker: low shoe, sole + rounded upper
         upper = np.maximum(ell(x, y, -0.1, 0.25, 0.8, 0.45), y - 0.3)
         d = np.minimum(upper, box(x, y, 0, 0.38, 0.88, 0.08))
