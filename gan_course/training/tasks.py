@@ -26,11 +26,17 @@ from gan_course.training.loop import Batches, PairedBatches, Task, fit
 
 
 # ----------------------------------------------------------------------------- models
-def _init(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+def _init(model: torch.nn.Module, device: torch.device,
+          channels_last: bool = False) -> torch.nn.Module:
     from gan_course.models import weights_init
 
     model.apply(weights_init)  # N(0, 0.02) convolutions, N(1, 0.02) norms - as in the book
-    return ddp.wrap(model.to(device), device)
+    model = model.to(device)
+    if channels_last and device.type == "cpu":
+        # Measured 1.11x faster for the DCGAN step on CPU (benchmarks/); the cGAN and CycleGAN
+        # gained nothing (or lost under load), so only the DCGAN asks for it.
+        model = model.to(memory_format=torch.channels_last)
+    return ddp.wrap(model, device)
 
 
 def _adam(cfg: TrainConfig, *models: torch.nn.Module) -> torch.optim.Adam:
@@ -65,8 +71,8 @@ def _build_fashion(cfg, device):
 def _build_dcgan(cfg, device):
     from gan_course.models import DCGANDiscriminator, DCGANGenerator
 
-    G = _init(DCGANGenerator(cfg.latent_dim, cfg.features), device)
-    D = _init(DCGANDiscriminator(cfg.d_features or cfg.features), device)
+    G = _init(DCGANGenerator(cfg.latent_dim, cfg.features), device, channels_last=True)
+    D = _init(DCGANDiscriminator(cfg.d_features or cfg.features), device, channels_last=True)
 
     def step(task, batch):
         images, _labels = batch
