@@ -7,7 +7,9 @@
            Where the book notes (``shared/seeds``) are silent, the standard reference value of the
            original paper / PyTorch example is used; each such value carries a comment saying so.
 ``demo``   visible learning on the toy data in a few minutes of CPU training per model.
-           Widths and image sizes are reduced; the optimiser settings stay the book's.
+           Widths and image sizes are reduced, and where the book's optimiser settings did not
+           learn within a CPU-sized run the learning rate (and for fashion/cgan the betas and
+           critic steps) are raised; each such change carries a comment with what was measured.
 ``smoke``  a few steps with tiny models, for CI (seconds).
 
 A config is a plain dataclass: change a field with ``dataclasses.replace(cfg, epochs=3)`` or

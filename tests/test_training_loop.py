@@ -164,3 +164,22 @@ def test_dcgan_discriminator_learns_to_separate_real_from_fake(tmp_path, monkeyp
     assert abs(gap.iloc[0]) < 0.2
     assert gap.iloc[-16:].mean() > 0.5, gap.iloc[-16:].tolist()
     assert history["loss_d"].iloc[-16:].mean() < 0.5 * history["loss_d"].iloc[0]
+
+
+def test_resume_refuses_a_run_trained_with_other_settings(tmp_path):
+    task, data = _fashion()
+    fit(task, data, epochs=1, out_dir=tmp_path, progress=False)
+
+    # Training longer is what resume is for ...
+    task, data = _fashion()
+    fit(task, data, epochs=2, out_dir=tmp_path, resume=True, progress=False)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 2
+
+    # ... but other sizes or optimiser values would silently mix two runs.
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    other = replace(get_config("fashion", "smoke"), lr=5e-4, hidden_g=(8, 16))
+    task, data = _fashion(cfg=other)
+    msg = r"other settings \(.*lr: 0\.0001 in the checkpoint vs 0\.0005 now"
+    with pytest.raises(loop.CheckpointError, match=msg):
+        fit(task, data, epochs=3, out_dir=tmp_path, resume=True, progress=False)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before  # nothing overwritten

@@ -238,6 +238,25 @@ class _DeferredInterrupt:
 
 
 # ----------------------------------------------------------------------------- the loop
+# Settings a resumed run may change: training longer is what resuming is for.
+_RESUMABLE_CHANGES = frozenset({"epochs"})
+
+
+def _check_same_settings(path: Path, saved: dict, current: dict) -> None:
+    """Refuse to resume a run trained with other settings (sizes, lr, data…) with a clear message."""
+    diff = {k: (saved.get(k), v) for k, v in current.items()
+            if k not in _RESUMABLE_CHANGES and k in saved and _plain(saved[k]) != _plain(v)}
+    if diff:
+        lines = ", ".join(f"{k}: {a!r} in the checkpoint vs {b!r} now" for k, (a, b) in diff.items())
+        raise CheckpointError(
+            f"{path} was trained with other settings ({lines}). Resuming would mix two runs: "
+            f"pass another --out folder, or delete that folder to start over.")
+
+
+def _plain(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
 def fit(task: Task, data: Batches | PairedBatches, *, epochs: int, out_dir: str | Path,
         resume: bool = False, progress: bool = True, sample_every: int = 1,
         max_steps: int | None = None, seed: int | None = None) -> pd.DataFrame:
@@ -282,6 +301,7 @@ def fit(task: Task, data: Batches | PairedBatches, *, epochs: int, out_dir: str 
         if state.get("task") != task.name:
             raise CheckpointError(f"{ckpt_path} holds a {state.get('task')!r} run, not "
                                   f"{task.name!r}: pass another --out folder.")
+        _check_same_settings(ckpt_path, state.get("config") or {}, task.config.to_dict())
         task.load_state_dict(state["task_state"])
         epoch, skip = int(state["epoch"]), int(state["batch_in_epoch"])
         global_step, history = int(state["global_step"]), state["history"]
@@ -316,7 +336,9 @@ def fit(task: Task, data: Batches | PairedBatches, *, epochs: int, out_dir: str 
             n_batches = len(data)
             bar = tqdm(data.epoch(data_gen, task.device, skip=skip), total=n_batches,
                        initial=skip, desc=f"{task.name} epoch {epoch + 1}/{epochs}",
-                       disable=not (progress and info.is_main), leave=True)
+                       disable=not (progress and info.is_main),
+                       # one bar on screen, not one per epoch: earlier bars close when done
+                       leave=epoch + 1 == epochs)
             done_in_epoch = skip
             for batch in bar:
                 t0 = time.perf_counter()
