@@ -14,7 +14,9 @@ Every explorer here has two parts:
 ipywidgets is imported inside the wrappers only, so importing this module (and testing the
 render functions) does not need a Jupyter frontend.
 
-Explorers (notebook helpers append theirs below, each in its own section):
+Explorers of plain layers live here; explorers that need trained GAN models (the cGAN's label
+and latent sliders of notebook 05, the CycleGAN round trip of notebook 06) follow the same two-part
+pattern in :mod:`gan_course.explorers`.
 
 - ``render_conv_explorer`` / ``conv_explorer`` (notebook 02): output shape and sliding-window
   picture of a convolution for a given input size, kernel size, stride and padding.
