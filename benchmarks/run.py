@@ -143,6 +143,40 @@ def bench_data_pipeline(s: dict) -> list[dict]:
         details=res, note=f"{c['images']} toy JPEGs, batch 128, 1 thread, median of {c['reps']}")]
 
 
+def _compare_steps(s: dict, textbook_step, course_step, course_cl_step, *,
+                   extra_cases: dict | None = None, number: dict | None = None,
+                   track_modules: bool = True) -> dict:
+    """Time the book's step against the course's (and its channels_last variant), interleaved;
+    count each side's FLOPs. Returns times, medians, the paired ratio and the channels_last gain."""
+    cases = {"textbook": textbook_step, "course": course_step,
+             "course_channels_last": course_cl_step, **(extra_cases or {})}
+    times = common.interleaved(cases, reps=s["reps"], warmup=1, number=number or 1)
+    flops = {"course": common.count_flops(course_step, track_modules=track_modules),
+             "textbook": common.count_flops(textbook_step, track_modules=track_modules)}
+    med = {k: common.median(v) for k, v in times.items()}
+    return {"times": times, "med": med, "flops": flops,
+            "ratio": common.paired_ratio(times["textbook"], times["course"]),
+            "cl_gain": common.paired_ratio(times["course"], times["course_channels_last"])}
+
+
+def _step_details(c: dict) -> dict:
+    """The JSON details every step comparison reports."""
+    return {"times": {k: common.summary(v) for k, v in c["times"].items()},
+            "flops_per_step": c["flops"], "channels_last_speedup": c["cl_gain"],
+            "ratio_of_medians": c["med"]["textbook"] / c["med"]["course"]}
+
+
+def _step_row(key: str, figure: str, c: dict, *, threshold: float, details: dict,
+              cl_label: str = "") -> dict:
+    """A table row for a step comparison made by :func:`_compare_steps`."""
+    med, flops = c["med"], c["flops"]
+    return _row(key, figure, value=c["ratio"], unit="x", target=f">= {threshold}x", op=">=",
+                threshold=threshold, course=f"{med['course']:.3f} s",
+                textbook=f"{med['textbook']:.3f} s", details=details,
+                note=f"channels_last: {c['cl_gain']:.2f}x{cl_label}; FLOPs/step course "
+                     f"{flops['course'] / 1e9:.2f} G vs book {flops['textbook'] / 1e9:.2f} G")
+
+
 def bench_dcgan(s: dict) -> list[dict]:
     """DCGAN-64 step: course vs book, channels_last probe, FLOP rate vs fp32 matmul."""
     f, b = s["features"], s["batch"]
@@ -152,38 +186,27 @@ def bench_dcgan(s: dict) -> list[dict]:
     torch.manual_seed(0)
     book = textbook.DCGANTrainer(features=f)
     mm, mm_flops = common.matmul_case(s["matmul_n"])
-    cases = {"textbook": lambda: book.step(x), "course": lambda: course.step((x, y)),
-             "course_channels_last": lambda: course_cl.step((x, y)), "matmul": mm}
-    times = common.interleaved(cases, reps=s["reps"], warmup=1,
-                               number={"matmul": s["matmul_number"]})
-    flops = {"course": common.count_flops(lambda: course.step((x, y))),
-             "textbook": common.count_flops(lambda: book.step(x))}
+    c = _compare_steps(s, lambda: book.step(x), lambda: course.step((x, y)),
+                       lambda: course_cl.step((x, y)), extra_cases={"matmul": mm},
+                       number={"matmul": s["matmul_number"]})
     share = common.conv_time_share(lambda: course.step((x, y)))
-    med = {k: common.median(v) for k, v in times.items()}
-    ratio = common.paired_ratio(times["textbook"], times["course"])
-    cl_gain = common.paired_ratio(times["course"], times["course_channels_last"])
+    med, flops = c["med"], c["flops"]
     mm_gflops = mm_flops / med["matmul"] / 1e9
     share["conv_kernels_gflops_per_s"] = flops["course"] / share["conv_s"] / 1e9
     share["conv_kernels_fraction_of_matmul"] = share["conv_kernels_gflops_per_s"] / mm_gflops
     rate = {k: flops["course"] / med[k] / 1e9 for k in ("course", "course_channels_last")}
     frac = rate["course"] / mm_gflops
-    details = {"features": f, "batch": b, "times": {k: common.summary(v) for k, v in times.items()},
-               "flops_per_step": flops, "course_gflops_per_s": rate["course"],
+    details = {"features": f, "batch": b, **_step_details(c),
+               "course_gflops_per_s": rate["course"],
                "course_channels_last_gflops_per_s": rate["course_channels_last"],
                "matmul_n": s["matmul_n"], "matmul_gflops_per_s": mm_gflops,
                "fraction_of_matmul": frac,
                "fraction_of_matmul_channels_last": rate["course_channels_last"] / mm_gflops,
-               "channels_last_speedup": cl_gain, "profile_one_step": share,
-               "ratio_of_medians": med["textbook"] / med["course"],
+               "profile_one_step": share,
                "img_per_s": {k: b / med[k] for k in ("course", "textbook", "course_channels_last")}}
-    cfg = f"f={f}, batch {b}"
     return [
-        _row("dcgan_step", f"DCGAN-64 train step ({cfg})", value=ratio, unit="x",
-             target=">= 1.0x", op=">=", threshold=1.0,
-             course=f"{med['course']:.3f} s", textbook=f"{med['textbook']:.3f} s",
-             details=details,
-             note=f"channels_last: {cl_gain:.2f}x the course step; FLOPs/step course "
-                  f"{flops['course'] / 1e9:.2f} G vs book {flops['textbook'] / 1e9:.2f} G"),
+        _step_row("dcgan_step", f"DCGAN-64 train step (f={f}, batch {b})", c, threshold=1.0,
+                  details=details, cl_label=" the course step"),
         _row("dcgan_flop_rate", "DCGAN-64 step FLOP rate / fp32 matmul", value=frac, unit="",
              target=">= 0.90", op=">=", threshold=0.90,
              course=f"{rate['course']:.1f} GFLOP/s",
@@ -207,28 +230,15 @@ def bench_cgan(s: dict) -> list[dict]:
                                             critic_iters=k))
     torch.manual_seed(0)
     book = textbook.CGANTrainer(img_size=size, features=f, critic_iters=k)
-    cases = {"textbook": lambda: book.train_batch(onehots, img_and_labels),
-             "course": lambda: course.step((x, y)),
-             "course_channels_last": lambda: course_cl.step((x, y))}
-    times = common.interleaved(cases, reps=s["reps"], warmup=1)
     # FlopCounterMode's module tracker cannot run autograd.grad (the penalty): same registry,
     # no module tracking
-    flops = {"course": common.count_flops(lambda: course.step((x, y)), track_modules=False),
-             "textbook": common.count_flops(lambda: book.train_batch(onehots, img_and_labels),
-                                            track_modules=False)}
-    med = {kk: common.median(v) for kk, v in times.items()}
-    ratio = common.paired_ratio(times["textbook"], times["course"])
-    cl_gain = common.paired_ratio(times["course"], times["course_channels_last"])
-    details = {"img_size": size, "features": f, "batch": b, "critic_iters": k,
-               "times": {kk: common.summary(v) for kk, v in times.items()},
-               "flops_per_step": flops, "channels_last_speedup": cl_gain,
-               "ratio_of_medians": med["textbook"] / med["course"]}
-    return [_row(
-        "cgan_step", f"cWGAN-GP-{size} G step ({k} critic steps, f={f}, batch {b})",
-        value=ratio, unit="x", target=">= 1.35x", op=">=", threshold=1.35,
-        course=f"{med['course']:.3f} s", textbook=f"{med['textbook']:.3f} s", details=details,
-        note=f"channels_last: {cl_gain:.2f}x; FLOPs/step course {flops['course'] / 1e9:.2f} G "
-             f"vs book {flops['textbook'] / 1e9:.2f} G")]
+    c = _compare_steps(s, lambda: book.train_batch(onehots, img_and_labels),
+                       lambda: course.step((x, y)), lambda: course_cl.step((x, y)),
+                       track_modules=False)
+    details = {"img_size": size, "features": f, "batch": b, "critic_iters": k, **_step_details(c)}
+    return [_step_row("cgan_step",
+                      f"cWGAN-GP-{size} G step ({k} critic steps, f={f}, batch {b})", c,
+                      threshold=1.35, details=details)]
 
 
 def bench_cyclegan(s: dict) -> list[dict]:
@@ -242,28 +252,15 @@ def bench_cyclegan(s: dict) -> list[dict]:
     course_cl = _channels_last(_course_task("cyclegan", **kw))
     torch.manual_seed(0)
     book = textbook.CycleGANTrainer(f, s["num_residuals"], tuple(s["d_features"]))
-    cases = {"textbook": lambda: book.train_step(real_a, real_b),
-             "course": lambda: course.step((real_a, real_b)),
-             "course_channels_last": lambda: course_cl.step((real_a, real_b))}
-    times = common.interleaved(cases, reps=s["reps"], warmup=1)
-    flops = {"course": common.count_flops(lambda: course.step((real_a, real_b))),
-             "textbook": common.count_flops(lambda: book.train_step(real_a, real_b))}
-    med = {k: common.median(v) for k, v in times.items()}
-    ratio = common.paired_ratio(times["textbook"], times["course"])
-    cl_gain = common.paired_ratio(times["course"], times["course_channels_last"])
-    details = {**kw, "d_features": list(kw["d_features"]),
-               "times": {k: common.summary(v) for k, v in times.items()},
-               "flops_per_step": flops, "channels_last_speedup": cl_gain,
-               "ratio_of_medians": med["textbook"] / med["course"]}
-    return [_row(
-        "cyclegan_step", f"CycleGAN-{size} step (f={f}, {s['num_residuals']} res, batch {b})",
-        value=ratio, unit="x", target=">= 1.0x", op=">=", threshold=1.0,
-        course=f"{med['course']:.3f} s", textbook=f"{med['textbook']:.3f} s", details=details,
-        note=f"channels_last: {cl_gain:.2f}x; FLOPs/step course {flops['course'] / 1e9:.2f} G "
-             f"vs book {flops['textbook'] / 1e9:.2f} G")]
+    c = _compare_steps(s, lambda: book.train_step(real_a, real_b),
+                       lambda: course.step((real_a, real_b)),
+                       lambda: course_cl.step((real_a, real_b)))
+    details = {**kw, "d_features": list(kw["d_features"]), **_step_details(c)}
+    return [_step_row("cyclegan_step",
+                      f"CycleGAN-{size} step (f={f}, {s['num_residuals']} res, batch {b})", c,
+                      threshold=1.0, details=details)]
 
 
-# -- memory: each approach in its own process
 def _settle() -> float:
     """Reset the peak-RSS mark after imports; returns the RSS (MB) the delta is measured from."""
     import gc
