@@ -6,7 +6,7 @@
 
 Baseline (A) is the book's pipeline: ``ImageFolder(root, Compose([Resize((64, 64)), ToTensor(),
 Normalize([.5]*3, [.5]*3)]))`` + ``DataLoader(batch_size=128, shuffle=True)``. Candidate (B) is
-``build_cache(...).batches(128)``. Both read the same toy JPEG files; A and B alternate so that
+``build_cache(...).batches(128).epoch(generator)``. Both read the same toy JPEG files; A and B alternate so that
 machine noise hits both equally; we report the median images/s of each and their ratio.
 """
 
@@ -62,7 +62,7 @@ def bench_cache(n: int, reps: int, workdir: Path) -> dict:
     g = torch.Generator().manual_seed(0)
     for _ in range(reps):
         a.append(_epoch_images_per_s(loader))
-        b.append(_epoch_images_per_s(cache.batches(128, generator=g)))
+        b.append(_epoch_images_per_s(cache.batches(128).epoch(g)))
     med_a, med_b = statistics.median(a), statistics.median(b)
     return {"images": n, "reps": reps, "cache_build_s": build_s,
             "textbook_images_per_s": med_a, "cache_images_per_s": med_b,
@@ -94,7 +94,7 @@ def _run(args: argparse.Namespace) -> dict:
         results["cache"] = c = bench_cache(cache_n, reps, Path(tmp))
     print(f"cache build: {c['images']:,} images in {c['cache_build_s']:.2f} s")
     print(f"textbook ImageFolder+DataLoader: {c['textbook_images_per_s']:,.0f} images/s (median)")
-    print(f"decode-once cache .batches():    {c['cache_images_per_s']:,.0f} images/s (median)")
+    print(f"decode-once cache batches:        {c['cache_images_per_s']:,.0f} images/s (median)")
     print(f"ratio: {c['ratio']:.1f}x (target >= {c['target_ratio']:.0f}x)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@
 Prints one table (every figure, its target, whether it is met) and writes all numbers to JSON
 (default ``benchmarks/results/latest.json``). The baseline is :mod:`benchmarks.textbook`, a
 faithful re-implementation of the book's code; the course side is what ``gan_course`` really runs
-(:func:`gan_course.training.tasks.build_task` steps, :mod:`gan_course.data` caches). Every
+(:func:`gan_course.training.build_task` steps, :mod:`gan_course.data` caches). Every
 comparison is timed interleaved in one process (see :mod:`benchmarks.common`); memory is measured
 in a fresh subprocess per approach. See ``benchmarks/README.md`` for what each figure means.
 """
@@ -103,9 +103,8 @@ def _course_task(name: str, **changes):
     from gan_course.config import get_config
     from gan_course.training.tasks import build_task
 
-    cfg = replace(get_config(name, "full"), data_source="toy", **changes)
-    torch.manual_seed(0)
-    return build_task(name, cfg, torch.device("cpu"))
+    cfg = replace(get_config(name, "full", data_source="toy"), **changes)
+    return build_task(cfg, torch.device("cpu"))
 
 
 def _channels_last(task):
@@ -279,7 +278,7 @@ def mem_course(img_size: int, n: int, batch: int) -> dict:
     import gc
 
     from gan_course import data
-    from gan_course.training.loop import Batches
+    from gan_course.data.batches import Batches
 
     with contextlib.redirect_stdout(sys.stderr):  # data.load prints its one-line summary
         folder, _ = data.prepare("eyeglasses", "toy", img_size, n)
@@ -349,7 +348,7 @@ def bench_memory(s: dict) -> list[dict]:
 def bench_scaling(s: dict) -> list[dict]:
     """Course DCGAN epoch time (cache batches + step) vs number of toy faces: linear?"""
     from gan_course import data
-    from gan_course.training.loop import Batches
+    from gan_course.data.batches import Batches
 
     sizes, b = s["sizes"], s["batch"]
     with contextlib.redirect_stdout(sys.stderr):
@@ -414,9 +413,8 @@ def bench_demo(s: dict) -> dict:
 
     out = {}
     for name in ("fashion", "dcgan", "cgan", "cyclegan"):
-        cfg = replace(get_config(name, s["profile"]), data_source="toy")
-        torch.manual_seed(0)
-        task = build_task(name, cfg, torch.device("cpu"))
+        cfg = get_config(name, s["profile"], data_source="toy")
+        task = build_task(cfg, torch.device("cpu"))
         batch, book_fn = _demo_cases(name, cfg)
         cases = {"course": lambda task=task, batch=batch: task.step(batch)}
         if book_fn is not None:
@@ -437,7 +435,8 @@ def epoch_wall(profiles: list, tasks: list, out_dir: str, threads: int | None = 
     """(worker) Wall time of one training epoch per task and profile, as ``train()`` runs it
     (toy data loading timed separately), with the peak RSS of each."""
     from gan_course.config import get_config
-    from gan_course.training.tasks import load_data, train
+    from gan_course.data import load_data
+    from gan_course.training import build_task, fit
 
     if threads:
         torch.set_num_threads(threads)
@@ -445,14 +444,14 @@ def epoch_wall(profiles: list, tasks: list, out_dir: str, threads: int | None = 
     res = {}
     for profile in profiles:
         for name in tasks:
-            cfg = replace(get_config(name, profile), data_source="toy", epochs=1)
+            cfg = get_config(name, profile, data_source="toy", epochs=1)
             common.reset_peak_rss()
             t0 = time.perf_counter()
             with contextlib.redirect_stdout(sys.stderr):
-                batches = load_data(name, cfg)
+                batches = load_data(cfg)
             t1 = time.perf_counter()
-            train(name, profile=profile, epochs=1, out=Path(out_dir) / f"{profile}-{name}",
-                  progress=False, device="cpu", config=cfg, training_data=batches)
+            fit(build_task(cfg, "cpu"), batches, out_dir=Path(out_dir) / f"{profile}-{name}",
+                progress=False)
             t2 = time.perf_counter()
             res[f"{profile}/{name}"] = {"data_s": t1 - t0, "epoch_s": t2 - t1,
                                         "steps": len(batches), "peak_rss_mb": common.peak_rss_mb()}

@@ -1,6 +1,6 @@
-"""Training settings for every model of the course, per profile.
+"""The one description of a training run: :class:`TrainConfig`, and the course's task table.
 
-``get_config(task, profile)`` returns a :class:`TrainConfig` for ``task`` in
+``get_config(task, profile)`` returns the :class:`TrainConfig` for ``task`` in
 ``fashion | dcgan | cgan | cyclegan`` and ``profile`` in ``smoke | demo | full``:
 
 ``full``   the book's settings (real data, sizes, epochs, optimiser values) - meant for a GPU.
@@ -12,30 +12,41 @@
            critic steps) are raised; each such change carries a comment with what was measured.
 ``smoke``  a few steps with tiny models, for CI (seconds).
 
-A config is a plain dataclass: change a field with ``dataclasses.replace(cfg, epochs=3)`` or
-``cfg.epochs = 3``; ``cfg.to_dict()`` gives the plain dict stored in checkpoints.
+The config is **authoritative**: the data loader, the task builder and the training loop read
+everything from it (data source and folder, sizes, epochs, seed, ...) and never re-derive a
+setting from a profile name. Change a field in a notebook (``cfg.epochs = 3``) or with
+``dataclasses.replace`` and the run changes with it. ``cfg.to_dict()`` is what checkpoints store.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 from gan_course.runtime import get_profile
 
-TASKS = ("fashion", "dcgan", "cgan", "cyclegan")
-"""The four models of the course: MLP GAN on clothing, DCGAN on anime faces,
-conditional WGAN-GP on eyeglasses, CycleGAN black <-> blond hair."""
+TASK_DATASET = {"fashion": "fashion_mnist", "dcgan": "anime", "cgan": "eyeglasses",
+                "cyclegan": "celeba"}
+"""The four models of the course and the dataset each trains on: MLP GAN on Fashion-MNIST, DCGAN
+on anime faces, conditional WGAN-GP on eyeglasses, CycleGAN black <-> blond hair on CelebA.
+The one task -> dataset table of the package (dataset names are those of
+:data:`gan_course.data.sources.DATASETS`)."""
+
+TASKS = tuple(TASK_DATASET)
+
+DATA_SOURCES = ("toy", "real")
+"""``toy``: the embedded procedural stand-ins (offline). ``real``: the book's dataset on disk."""
 
 
 @dataclass
 class TrainConfig:
-    """Everything one training run needs besides the data and the device."""
+    """Everything one training run needs besides the device: what to train, on which data, how."""
 
     task: str
     profile: str
     data_source: str = "toy"      # "toy" (embedded, offline) or "real" (the book's dataset)
+    data_root: str | None = None  # real data: the dataset folder (None = DATA_ROOT/real/<name>)
     image_size: int = 64          # side of the square images (fashion: 28, fixed)
-    n_train: int | None = None    # toy images to draw (None = all real images)
+    n_train: int | None = None    # toy images to draw / real images to use (None = all real)
     batch_size: int = 128
     epochs: int = 1
     lr: float = 2e-4
@@ -56,9 +67,19 @@ class TrainConfig:
     decay_epochs: int = 0         # CycleGAN: linear LR decay over the last N epochs (book: 0 = off)
     sample_every: int = 1         # save a sample grid every N epochs
     n_samples: int = 32           # images in each sample grid (the book shows 32)
-    seed: int = 0
+    seed: int = 0                 # initial weights, data order and noise
     amp: bool = True              # mixed precision; only ever switched on for CUDA devices
-    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.task not in TASK_DATASET:
+            raise ValueError(f"Unknown task {self.task!r}: choose one of {', '.join(TASKS)}.")
+        if self.data_source not in DATA_SOURCES:
+            raise ValueError(f"data_source must be 'toy' or 'real', got {self.data_source!r}.")
+
+    @property
+    def dataset(self) -> str:
+        """The dataset this task trains on (``fashion_mnist``, ``anime``, ``eyeglasses``, ``celeba``)."""
+        return TASK_DATASET[self.task]
 
     def to_dict(self) -> dict:
         """Plain dict (lists instead of tuples) - what checkpoints store."""
@@ -79,7 +100,7 @@ class TrainConfig:
 def _fashion(profile: str) -> TrainConfig:
     if profile == "full":
         # Book ch. 4: Adam lr 1e-4 (default betas), 50 epochs, batches of 32, noise of 100.
-        return TrainConfig("fashion", profile, data_source="real", image_size=28, n_train=None,
+        return TrainConfig("fashion", profile, image_size=28, n_train=None,
                            batch_size=32, epochs=50, lr=1e-4, betas=(0.9, 0.999))
     if profile == "demo":
         # ~28 ms CPU per step at batch 64 on one core -> 2,000 toy images x 50 epochs = 1,550
@@ -99,7 +120,7 @@ def _dcgan(profile: str) -> TrainConfig:
         # lr 2e-4 and betas (0.5, 0.999): the seeds are silent on the values; these are the
         # DCGAN paper's (Radford et al. 2016), which the book follows. 20 epochs: seeds silent
         # ("about 20 minutes on a GPU"); 20 is the book's loop length.
-        return TrainConfig("dcgan", profile, data_source="real", image_size=64, n_train=None,
+        return TrainConfig("dcgan", profile, image_size=64, n_train=None,
                            batch_size=128, epochs=20, lr=2e-4, betas=(0.5, 0.999),
                            latent_dim=100, features=64)
     if profile == "demo":
@@ -118,7 +139,7 @@ def _cgan(profile: str) -> TrainConfig:
         # Book ch. 5: Adam lr 1e-4, betas (0.0, 0.9), 5 critic steps, gradient penalty weight 10,
         # noise of 100, critic/generator width 16. Image size 256, batches of 16 and 100 epochs:
         # the seeds are silent; these are the book's chapter-5 settings.
-        return TrainConfig("cgan", profile, data_source="real", image_size=256, n_train=None,
+        return TrainConfig("cgan", profile, image_size=256, n_train=None,
                            batch_size=16, epochs=100, lr=1e-4, betas=(0.0, 0.9), latent_dim=100,
                            features=16, critic_iters=5, lambda_gp=10.0)
     if profile == "demo":
@@ -141,7 +162,7 @@ def _cyclegan(profile: str) -> TrainConfig:
         # adversarial loss, no identity loss, no image pool, constant LR, 9 residual blocks.
         # betas (0.5, 0.999): seeds silent; CycleGAN reference value. Epochs: the seeds show one
         # `train_epoch` call per run; raise --epochs to train longer.
-        return TrainConfig("cyclegan", profile, data_source="real", image_size=256, n_train=None,
+        return TrainConfig("cyclegan", profile, image_size=256, n_train=None,
                            batch_size=1, epochs=1, lr=1e-5, betas=(0.5, 0.999), features=64,
                            d_features=(64, 128, 256, 512), num_residuals=9, lambda_cycle=10.0,
                            lambda_identity=0.0, pool_size=0, decay_epochs=0, n_samples=8)
@@ -162,12 +183,47 @@ def _cyclegan(profile: str) -> TrainConfig:
 _BUILDERS = {"fashion": _fashion, "dcgan": _dcgan, "cgan": _cgan, "cyclegan": _cyclegan}
 
 
-def get_config(task: str, profile: str | None = None) -> TrainConfig:
+def default_data_source(profile: str) -> str:
+    """``real`` for the ``full`` profile (the book's runs), ``toy`` for ``smoke`` and ``demo``."""
+    return "real" if profile == "full" else "toy"
+
+
+def get_config(task: str, profile: str | None = None, *, data_source: str | None = None,
+               data_root: str | None = None, seed: int | None = None, **changes) -> TrainConfig:
     """The settings for ``task`` (fashion|dcgan|cgan|cyclegan) under ``profile`` (smoke|demo|full).
 
     ``profile=None`` uses :func:`gan_course.runtime.get_profile` (``GAN_COURSE_PROFILE``, else
-    ``full`` on CUDA and ``demo`` elsewhere).
+    ``full`` on CUDA and ``demo`` elsewhere). ``data_source`` defaults to the profile's
+    (:func:`default_data_source`: ``full`` means the real dataset); ``data_root`` points at a real
+    dataset outside the data folder; ``seed`` (e.g. ``env.seed`` from ``setup()``) and any other
+    field (``epochs=3``) override the profile's values.
     """
     if task not in _BUILDERS:
         raise ValueError(f"Unknown task {task!r}: choose one of {', '.join(TASKS)}.")
-    return _BUILDERS[task](get_profile(profile))
+    profile = get_profile(profile)
+    cfg = _BUILDERS[task](profile)
+    unknown = set(changes) - {f.name for f in fields(TrainConfig)}
+    if unknown:
+        raise ValueError(f"Unknown TrainConfig field(s) {sorted(unknown)}; the fields are "
+                         f"{[f.name for f in fields(TrainConfig)]}.")
+    for key, value in changes.items():
+        setattr(cfg, key, value)
+    cfg.data_source = data_source or default_data_source(profile)
+    if cfg.data_source not in DATA_SOURCES:
+        raise ValueError(f"data_source must be 'toy' or 'real', got {cfg.data_source!r}.")
+    if data_root is not None:
+        cfg.data_root = str(data_root)
+    if seed is not None:
+        cfg.seed = int(seed)
+    return cfg
+
+
+def data_note(cfg: TrainConfig) -> str | None:
+    """One line when the data source is not the profile's usual one (never a silent mismatch)."""
+    if cfg.data_source == default_data_source(cfg.profile):
+        return None
+    if cfg.profile == "full":
+        return ("note: profile 'full' (the book's sizes and epochs) on TOY data - the toy set "
+                "stands in for the real one; for the book's run use the real data (--data real).")
+    return (f"note: profile {cfg.profile!r} on REAL data - small models and few epochs, meant "
+            f"to try the real files quickly; the book's run is profile 'full'.")

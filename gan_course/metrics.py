@@ -74,7 +74,7 @@ class MetricsUnavailable(RuntimeError):
 
 ATTRIBUTES: dict[str, tuple[str, tuple[str, ...]]] = {
     "glasses": ("eyeglasses", ("glasses", "no_glasses")),
-    "hair": ("celeba_hair", ("black", "blond")),
+    "hair": ("celeba", ("black", "blond")),
 }
 """attribute -> (``gan_course.data.load`` dataset name, class names in label order)."""
 
@@ -333,7 +333,7 @@ def get_attribute_classifier(attr: str, source: str = "toy", size: int = 64,
     """A trained attribute classifier for ``attr`` in {"glasses", "hair"}, cached on disk.
 
     Loads the training images with ``gan_course.data.load`` (``"eyeglasses"`` -> classes
-    ``["glasses", "no_glasses"]``; ``"celeba_hair"`` -> ``["black", "blond"]``) at ``size`` x
+    ``["glasses", "no_glasses"]``; ``"celeba"`` (hair) -> ``["black", "blond"]``) at ``size`` x
     ``size`` (``n`` images, ``root`` data folder: passed through), trains on 80 % and reports
     accuracy on the held-out 20 %. The state dict and info are saved atomically to
     :func:`classifier_path` (``cache_dir`` or ``data_root()/models/classifiers``) and reloaded

@@ -1,4 +1,4 @@
-"""``python -m gan_course evaluate {dcgan,cgan,cyclegan} --checkpoint PATH``: numbers for a checkpoint.
+"""Numbers for a checkpoint (``python -m gan_course evaluate {dcgan,cgan,cyclegan} --checkpoint PATH``).
 
 What is printed, per task (always next to an *untrained* generator of the same architecture, so
 a number has something to be compared with):
@@ -17,15 +17,13 @@ the real faces".
   comparable with published KID/FID), plus the real-vs-real floor; ``--inception`` adds the
   standard Inception FID/KID when torch-fidelity and the weights are on this machine.
 
-:func:`evaluate` does the work and returns a dict, for notebooks; the CLI only prints it.
+:func:`evaluate` does the work and returns a dict, for notebooks; the CLI
+(:mod:`gan_course.cli.evaluate`) only prints it.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
-import json
-import sys
 from pathlib import Path
 
 import torch
@@ -37,42 +35,6 @@ TASKS = ("dcgan", "cgan", "cyclegan")
 _MIN_TOY_IMAGES = 1000
 
 
-def add_subparser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``evaluate`` on the top-level sub-parsers (called by :mod:`gan_course.cli`)."""
-    p = sub.add_parser(
-        "evaluate", help="print quality numbers for a trained checkpoint",
-        description="Print quality numbers for a checkpoint, each next to an untrained generator "
-                    "of the same architecture: cgan -> per-label accuracy of an attribute "
-                    "classifier; cyclegan -> target-domain rates both ways + round-trip L1; "
-                    "dcgan -> KID to real faces. KIDs (also printed for cgan/cyclegan) use "
-                    "attribute-classifier features: NOT comparable with published numbers "
-                    "(--inception adds the standard FID/KID where torch-fidelity and the "
-                    "Inception weights are installed).")
-    p.add_argument("task", choices=TASKS, help="which model the checkpoint holds")
-    p.add_argument("--checkpoint", required=True, type=Path,
-                   help="checkpoint.pt written by `python -m gan_course train TASK --out DIR`")
-    p.add_argument("--data", choices=("toy", "real"), default=None,
-                   help="data the classifiers and real images come from (default: the "
-                        "checkpoint's own training data)")
-    p.add_argument("--n", type=int, default=200,
-                   help="images per label (cgan), per domain (cyclegan) or per set (dcgan); default 200")
-    p.add_argument("--device", default=None, help="cpu | cuda | mps (default: best available)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise and image choice")
-    p.add_argument("--classifier-dir", type=Path, default=None,
-                   help="where attribute classifiers are cached (default DATA_ROOT/models/classifiers)")
-    p.add_argument("--retrain-classifier", action="store_true",
-                   help="retrain the attribute classifier(s) instead of using the cached ones")
-    p.add_argument("--inception", action="store_true",
-                   help="dcgan: also the standard Inception FID/KID (needs torch-fidelity and the "
-                        "Inception weights on disk)")
-    p.add_argument("--inception-weights", type=Path, default=None,
-                   help=f"path of {metrics.INCEPTION_WEIGHTS_FILE} (else "
-                        f"${metrics.INCEPTION_WEIGHTS_ENV}, else torch hub's cache)")
-    p.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
-    p.set_defaults(func=run)
-    return p
-
-
 # ---------------------------------------------------------------------------------- evaluation
 
 def _build_models(task_name: str, cfg, device: torch.device, state: dict | None, seed: int):
@@ -81,7 +43,7 @@ def _build_models(task_name: str, cfg, device: torch.device, state: dict | None,
     from gan_course.training.tasks import build_task
 
     torch.manual_seed(seed)  # the untrained reference is the same network every run
-    task = build_task(task_name, cfg, device)
+    task = build_task(cfg, device)
     models = {k: plain(m) for k, m in task.models.items()}
     if state is not None:
         saved = state["task_state"]["models"]
@@ -217,8 +179,8 @@ def evaluate(task: str, checkpoint: str | Path, data: str | None = None, n: int 
                 f"{c} {metrics.KIDResult(*v)}" for c, v in kids.items()))
     elif task == "cyclegan":
         clf = classifier("hair")
-        A = _real_images("celeba_hair", source, size, n_data, n, seed, label=0).to(dev)  # black
-        B = _real_images("celeba_hair", source, size, n_data, n, seed, label=1).to(dev)  # blond
+        A = _real_images("celeba", source, size, n_data, n, seed, label=0).to(dev)  # black
+        B = _real_images("celeba", source, size, n_data, n, seed, label=1).to(dev)  # blond
         out["source_rate"] = {  # untranslated images already classed as the target: the floor
             "black->blond": metrics.domain_rate(lambda x: x, A, clf, 1),
             "blond->black": metrics.domain_rate(lambda x: x, B, clf, 0)}
@@ -283,38 +245,3 @@ def evaluate(task: str, checkpoint: str | Path, data: str | None = None, n: int 
                 out["inception_unavailable"] = str(exc)
                 say(f"  Inception FID/KID unavailable: {exc}")
     return out
-
-
-def run(args: argparse.Namespace) -> int:
-    """CLI handler: evaluate and print; 1 with a one-paragraph message on bad input."""
-    from gan_course.training.checkpoint import CheckpointError
-
-    try:  # data-set problems (missing/wrong real data) come with their own clear message
-        from gan_course.data.sources import DataError
-    except ImportError:  # pragma: no cover - data package without sources
-        DataError = ValueError  # noqa: N806
-    from gan_course.runtime import get_device
-
-    try:
-        get_device(args.device)  # an unavailable --device is a one-line error, not a traceback
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    if args.n < 4:
-        print(f"error: --n must be at least 4 (got {args.n}); 200 or more gives stable numbers.",
-              file=sys.stderr)
-        return 1
-    try:
-        result = evaluate(args.task, args.checkpoint, data=args.data, n=args.n, device=args.device,
-                          seed=args.seed, classifier_dir=args.classifier_dir,
-                          retrain_classifier=args.retrain_classifier, inception=args.inception,
-                          inception_weights=args.inception_weights)
-    except (FileNotFoundError, CheckpointError, DataError, ValueError,
-            metrics.MetricsUnavailable) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
-        print(f"numbers written to {args.json}")
-    return 0

@@ -9,6 +9,8 @@ Environment variables (all optional):
 ``GAN_COURSE_DEVICE``   ``cpu`` | ``cuda`` | ``cuda:1`` | ``mps``. Default: cuda > mps > cpu.
 ``GAN_COURSE_DATA``     where datasets live. Default: the repository's ``data/`` folder when the
                         package runs from a checkout, else ``./data``.
+``GAN_COURSE_RUNS``     where training runs (checkpoints, samples, history) go. Default: the
+                        repository's ``runs/`` folder, else ``./runs``.
 """
 
 from __future__ import annotations
@@ -25,21 +27,30 @@ PROFILES = ("smoke", "demo", "full")
 """``smoke``: seconds, for CI. ``demo``: minutes on a laptop CPU. ``full``: the book's settings, for a GPU."""
 
 
+class DeviceUnavailable(RuntimeError):
+    """The requested device is not there (or is not a device name); the message says what is."""
+
+
 def get_device(prefer: str | None = None) -> torch.device:
     """Pick the fastest available device: CUDA, then Apple MPS, then CPU.
 
     ``prefer`` (or ``GAN_COURSE_DEVICE``) overrides the choice; asking for a device that is not
-    there raises a ``RuntimeError`` that says what is available instead of failing later.
+    there raises :class:`DeviceUnavailable` saying what to use instead of failing later.
     """
     want = prefer or os.environ.get("GAN_COURSE_DEVICE")
     if want:
-        dev = torch.device(want)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"Device {want!r} was requested but CUDA is not available here; "
-                               f"use 'cpu' (or unset GAN_COURSE_DEVICE).")
-        if dev.type == "mps" and not _mps_available():
-            raise RuntimeError(f"Device {want!r} was requested but Apple MPS is not available here; "
-                               f"use 'cpu' (or unset GAN_COURSE_DEVICE).")
+        try:
+            dev = torch.device(want)
+        except RuntimeError:
+            raise DeviceUnavailable(f"{want!r} is not a device name: use cpu, cuda, cuda:1 or "
+                                    f"mps.") from None
+        if dev.type not in ("cpu", "cuda", "mps"):
+            raise DeviceUnavailable(f"Device {want!r} is not supported by the course: use cpu, "
+                                    f"cuda, cuda:1 or mps.")
+        available = {"cuda": torch.cuda.is_available(), "mps": _mps_available(), "cpu": True}
+        if not available[dev.type]:
+            raise DeviceUnavailable(f"Device {want!r} was requested but {dev.type.upper()} is not "
+                                    f"available here; use 'cpu' (or unset GAN_COURSE_DEVICE).")
         return dev
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -68,9 +79,8 @@ def get_profile(profile: str | None = None) -> str:
 def seed_everything(seed: int = 0, deterministic: bool = False) -> torch.Generator:
     """Seed Python, NumPy and torch (all devices) and return a seeded ``torch.Generator``.
 
-    Pass the returned generator to ``DataLoader(generator=...)`` together with
-    ``worker_init_fn=seed_worker`` so shuffling and worker-side randomness repeat too.
-    ``deterministic=True`` also asks torch for deterministic kernels (slower on GPU).
+    The returned generator is for notebook-side draws (a batch to look at, fixed noise); training
+    seeds its own generators from ``cfg.seed``. ``deterministic=True`` also asks torch for deterministic kernels (slower on GPU).
     """
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -82,13 +92,6 @@ def seed_everything(seed: int = 0, deterministic: bool = False) -> torch.Generat
     g = torch.Generator()
     g.manual_seed(seed)
     return g
-
-
-def seed_worker(worker_id: int) -> None:
-    """``DataLoader`` ``worker_init_fn``: derive NumPy/random seeds from torch's per-worker seed."""
-    worker_seed = torch.initial_seed() % 2**32
-    np.random.seed(worker_seed)
-    random.seed(worker_seed)
 
 
 def repo_root() -> Path | None:
@@ -112,9 +115,23 @@ def data_root(create: bool = True) -> Path:
     return root.resolve()
 
 
-def in_colab() -> bool:
-    """True inside Google Colab."""
-    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+def runs_root() -> Path:
+    """Folder that holds every training run (``GAN_COURSE_RUNS`` overrides)."""
+    env = os.environ.get("GAN_COURSE_RUNS")
+    if env:
+        return Path(env).expanduser().resolve()
+    repo = repo_root()
+    return (repo / "runs" if repo is not None else Path.cwd() / "runs").resolve()
+
+
+def run_dir(cfg) -> Path:
+    """The folder of the training run described by ``cfg`` (a :class:`~gan_course.config.TrainConfig`).
+
+    ``runs_root()/<profile>/<task>-<data source>-seed<seed>``: the one place run folders are named,
+    shared by notebooks and the CLI, so a notebook finds what ``python -m gan_course train`` wrote
+    for the same settings (and a different seed or data source never resumes another's run).
+    """
+    return runs_root() / cfg.profile / f"{cfg.task}-{cfg.data_source}-seed{cfg.seed}"
 
 
 def describe(device: torch.device | None = None, profile: str | None = None) -> str:

@@ -1,8 +1,7 @@
-"""Test-wide settings: smoke profile, CPU, a throwaway data root, few threads."""
+"""The test-wide settings of tests/conftest.py (throwaway data and run folders, smoke profile,
+CPU) for ``pytest notebooks/`` on its own: one definition, run from here too."""
 
-import os
+import runpy
+from pathlib import Path
 
-# Set before anything imports gan_course or starts an nbval kernel (kernels inherit os.environ).
-os.environ.setdefault("GAN_COURSE_PROFILE", "smoke")
-os.environ.setdefault("GAN_COURSE_DEVICE", "cpu")
-os.environ.setdefault("MPLBACKEND", "Agg")
+runpy.run_path(str(Path(__file__).resolve().parents[1] / "tests" / "conftest.py"))

@@ -1,8 +1,16 @@
-"""Test-wide settings: smoke profile, CPU, a throwaway data root, few threads."""
+"""Test-wide settings: throwaway data and run folders (removed at exit), so tests never read or
+write the checkout's data/ and runs/ and always train fresh; smoke profile and CPU by default."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 # Set before anything imports gan_course or starts an nbval kernel (kernels inherit os.environ).
-os.environ.setdefault("GAN_COURSE_PROFILE", "smoke")
-os.environ.setdefault("GAN_COURSE_DEVICE", "cpu")
-os.environ.setdefault("MPLBACKEND", "Agg")
+if "GAN_COURSE_TEST_ROOT" not in os.environ:  # the first of tests/ and notebooks/ conftest wins
+    _root = os.environ["GAN_COURSE_TEST_ROOT"] = tempfile.mkdtemp(prefix="gan-course-tests-")
+    atexit.register(shutil.rmtree, _root, ignore_errors=True)
+    os.environ.update(GAN_COURSE_DATA=f"{_root}/data", GAN_COURSE_RUNS=f"{_root}/runs")
+    for _key, _value in (("GAN_COURSE_PROFILE", "smoke"), ("GAN_COURSE_DEVICE", "cpu"),
+                         ("MPLBACKEND", "Agg")):
+        os.environ.setdefault(_key, _value)

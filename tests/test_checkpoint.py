@@ -25,23 +25,18 @@ class NotAllowed:
 
 
 def test_roundtrip_with_rng_states(tmp_path):
-    gen = torch.Generator().manual_seed(3)
-    torch.randperm(10, generator=gen)
     state = {"weights": {"w": torch.arange(4.0)}, "step": 7, "history": {"loss": [1.0, 0.5]},
-             "config": {"lr": 1e-4, "betas": [0.5, 0.999]}, "rng": rng_state(gen)}
+             "config": {"lr": 1e-4, "betas": [0.5, 0.999]}, "rng": rng_state()}
     path = save_checkpoint(tmp_path / "ck.pt", state)
     loaded = load_checkpoint(path)
     assert loaded["step"] == 7 and loaded["history"] == {"loss": [1.0, 0.5]}
     assert torch.equal(loaded["weights"]["w"], torch.arange(4.0))
 
-    # restoring the RNG states repeats every stream (python, numpy, torch, data generator)
-    expected = (random.random(), np.random.rand(), torch.rand(1).item(),
-                torch.randperm(10, generator=gen).tolist())
+    # restoring the RNG states repeats every stream (python, numpy, torch)
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
     random.random(), np.random.rand(), torch.rand(1)
-    gen2 = torch.Generator()
-    set_rng_state(loaded["rng"], gen2)
-    again = (random.random(), np.random.rand(), torch.rand(1).item(),
-             torch.randperm(10, generator=gen2).tolist())
+    set_rng_state(loaded["rng"])
+    again = (random.random(), np.random.rand(), torch.rand(1).item())
     assert again == expected
 
 

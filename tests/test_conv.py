@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gan_course.conv import (
+from gan_course.notebook.conv import (
     batchnorm_numpy,
     conv2d_numpy,
     conv_output_size,

@@ -29,17 +29,20 @@ def test_batches_shapes_range_labels(folder, tmp_path):
     assert len(cache) == 12 and cache.classes == ["a", "b"] and cache.counts() == {"a": 5, "b": 7}
     assert cache.images.dtype == np.uint8 and cache.images.shape == (12, 3, 32, 32)
     g = torch.Generator().manual_seed(0)
-    batches = list(cache.batches(5, generator=g))
-    assert len(batches) == 2 == cache.num_batches(5)  # drop_last
+    batches = list(cache.batches(5).epoch(g))
+    assert len(batches) == 2 == len(cache.batches(5))  # drop_last
     x, y = batches[0]
     assert x.shape == (5, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
     assert x.min() >= -1 and x.max() <= 1
-    assert len(list(cache.batches(5, drop_last=False))) == 3
-    xs, ys = zip(*cache.batches(4, shuffle=False))
-    assert torch.cat(ys).tolist() == [0] * 5 + [1] * 7
+    assert len(list(cache.batches(5, drop_last=False).epoch(g))) == 3
+    # every path converts uint8 the same way: batches, take(), dataset items agree bit for bit
+    xs, ys = cache.batches(4).first(12)
+    assert ys.tolist() == [0] * 5 + [1] * 7
     item, label = cache.to_dataset()[11]
     assert item.shape == (3, 32, 32) and label == 1
-    assert torch.equal(item, torch.cat(xs)[11])
+    assert torch.equal(item, xs[11]) and torch.equal(cache.take([11])[0][0], xs[11])
+    seen = torch.cat([x for x, _ in cache.batches(3).epoch(g)])
+    assert any(torch.equal(seen[i], xs[11]) for i in range(len(seen)))
 
 
 def test_reuse_and_rebuild(folder, tmp_path):
@@ -96,9 +99,9 @@ def test_load_toy_sets(tmp_path, monkeypatch, capsys):
     eg = data.load("eyeglasses", n=24, size=32)
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "TOY eyeglasses, 24 images 32x32" in out
-    assert "source='real'" in out
+    assert "--data real" in out
     assert eg.classes == ["glasses", "no_glasses"] and len(eg) == 24
-    hair = data.load("celeba_hair", n=24, size=32)
+    hair = data.load("celeba", n=24, size=32)
     assert hair.classes == ["black", "blond"] and 0 < len(hair) < 24
     assert data.load("anime", n=10, size=32).classes == ["images"]
     assert (tmp_path / "toy" / "eyeglasses" / "n24-32px").is_dir()
@@ -108,18 +111,22 @@ def test_load_toy_sets(tmp_path, monkeypatch, capsys):
 def test_load_real_missing_and_bad_args(tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_COURSE_DATA", str(tmp_path))
     with pytest.raises(DataError, match="data fetch celeba"):
-        data.load("celeba_hair", source="real")
+        data.load("celeba", source="real")
     with pytest.raises(ValueError, match="choose one of"):
         data.load("mnist")
     with pytest.raises(ValueError, match="'toy' or 'real'"):
         data.load("anime", source="web")
 
 
-def test_fashion_tensors_toy(tmp_path, monkeypatch):
+def test_fashion_batches_toy(tmp_path, monkeypatch):
+    from gan_course.config import get_config
+
     monkeypatch.setenv("GAN_COURSE_DATA", str(tmp_path))
-    x, y = data.fashion_tensors(n=100)
-    assert x.shape == (100, 784) and x.dtype == torch.float32 and y.dtype == torch.int64
+    batches = data.load_data(get_config("fashion", "smoke", n_train=100, batch_size=10))
+    x, y = next(batches.epoch(torch.Generator().manual_seed(0)))
+    assert x.shape == (10, 784) and x.dtype == torch.float32 and y.dtype == torch.int64
     assert x.min() >= -1 and x.max() <= 1 and x.min() == -1
-    ds = data.load_fashion_mnist(n=100, train=False)
-    img, label = ds[0]
-    assert img.shape == (1, 28, 28) and len(ds) == 100 and 0 <= label < 10
+    assert len(batches) == 10 and batches.classes[0] == "T-shirt/top"
+    ds = data.load_fashion(n=100, train=False)
+    assert ds.data.shape == (100, 28, 28) and ds.data.dtype == torch.uint8
+    assert 0 <= int(ds.targets[0]) < 10

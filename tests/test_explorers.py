@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from gan_course.explorers import (
+from gan_course.models import CGANGenerator, ResnetGenerator
+from gan_course.notebook.explorers import (
     cgan_explorer,
     cyclegan_explorer,
     label_weights,
@@ -16,7 +17,6 @@ from gan_course.explorers import (
     render_cyclegan_roundtrip,
     to_uint8,
 )
-from gan_course.models import CGANGenerator, ResnetGenerator
 
 LATENT = 8
 

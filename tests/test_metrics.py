@@ -231,7 +231,7 @@ def _cgan_checkpoint(path):
     from gan_course.training.tasks import build_task
 
     cfg = get_config("cgan", "smoke")
-    task = build_task("cgan", cfg, torch.device("cpu"))
+    task = build_task(cfg, torch.device("cpu"))
     return save_checkpoint(path, {"task": "cgan", "config": cfg.to_dict(),
                                   "task_state": task.state_dict(), "epoch": 0})
 

@@ -11,10 +11,11 @@ import torch
 from PIL import Image
 
 from gan_course.config import TASKS, TrainConfig, get_config
+from gan_course.data import batches as batches_module
+from gan_course.data.batches import Batches
 from gan_course.training import loop
 from gan_course.training.checkpoint import load_checkpoint
-from gan_course.training.distributed import DistInfo
-from gan_course.training.loop import Batches, TrainingDiverged, fit
+from gan_course.training.loop import TrainingDiverged, fit
 from gan_course.training.tasks import build_task
 
 
@@ -26,9 +27,9 @@ def _one_thread():
     torch.set_num_threads(old)
 
 
-def _fashion(n=64, cfg=None):
-    cfg = cfg or get_config("fashion", "smoke")
-    task = build_task("fashion", cfg, torch.device("cpu"))
+def _fashion(n=64, cfg=None, epochs=2):
+    cfg = replace(cfg or get_config("fashion", "smoke"), epochs=epochs)
+    task = build_task(cfg, torch.device("cpu"))
     g = torch.Generator().manual_seed(1)
     data = Batches([torch.rand(n, 784, generator=g) * 2 - 1, torch.zeros(n, dtype=torch.long)],
                    cfg.batch_size)
@@ -54,8 +55,8 @@ def test_configs_exist_for_every_task_and_profile():
 
 
 def test_fit_writes_history_samples_and_checkpoint(tmp_path):
-    task, data = _fashion()
-    history = fit(task, data, epochs=2, out_dir=tmp_path, progress=False)
+    task, data = _fashion(epochs=2)
+    history = fit(task, data, out_dir=tmp_path, progress=False)
     assert isinstance(history, pd.DataFrame)
     assert len(history) == 2 * len(data) == 8
     assert {"step", "epoch", "loss_d", "loss_g"} <= set(history.columns)
@@ -71,30 +72,32 @@ def test_fit_writes_history_samples_and_checkpoint(tmp_path):
 
 def test_resume_in_process_matches_straight_run_after_ctrl_c(tmp_path):
     """Ctrl-C mid-epoch saves a consistent checkpoint; resuming reproduces the straight run."""
-    torch.manual_seed(0)
     task, data = _fashion()
-    fit(task, data, epochs=2, out_dir=tmp_path / "a", progress=False)
+    fit(task, data, out_dir=tmp_path / "a", progress=False)
     straight = _weights(task)
 
-    torch.manual_seed(0)  # same initial weights as the straight run
-    task, data = _fashion()
-    step_fn, calls = task.step_fn, []
+    task, data = _fashion()  # same config, same seed: same initial weights as the straight run
+    step_fn, calls = task.step, []
 
-    def interrupting(t, batch):
-        out = step_fn(t, batch)
+    def interrupting(batch):
+        out = step_fn(batch)
         calls.append(1)
         if len(calls) == 3:  # Ctrl-C arrives during step 3
             os.kill(os.getpid(), signal.SIGINT)
         return out
 
-    task.step_fn = interrupting
+    task.step = interrupting
     with pytest.raises(KeyboardInterrupt):
-        fit(task, data, epochs=2, out_dir=tmp_path / "b", progress=False)
+        fit(task, data, out_dir=tmp_path / "b", progress=False)
     state = load_checkpoint(tmp_path / "b" / "checkpoint.pt")
     assert (state["global_step"], state["epoch"], state["batch_in_epoch"]) == (3, 0, 3)
 
-    task, data = _fashion()  # fresh models: everything must come from the checkpoint
-    history = fit(task, data, epochs=2, out_dir=tmp_path / "b", resume=True, progress=False)
+    torch.manual_seed(123)  # fresh, other models: everything must come from the checkpoint
+    task, data = _fashion(cfg=replace(get_config("fashion", "smoke"), seed=0))
+    for m in task.models.values():
+        for p in m.parameters():
+            torch.nn.init.normal_(p.data)
+    history = fit(task, data, out_dir=tmp_path / "b", resume=True, progress=False)
     assert len(history) == 8
     resumed = _weights(task)
     assert straight.keys() == resumed.keys()
@@ -102,19 +105,19 @@ def test_resume_in_process_matches_straight_run_after_ctrl_c(tmp_path):
 
 
 def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tmp_path):
-    task, data = _fashion()
-    step_fn, calls = task.step_fn, []
+    task, data = _fashion(epochs=3)
+    step_fn, calls = task.step, []
 
-    def poisoned(t, batch):
-        out = step_fn(t, batch)
+    def poisoned(batch):
+        out = step_fn(batch)
         calls.append(1)
         if len(calls) == 6:  # second epoch
             out["loss_g"] = math.nan
         return out
 
-    task.step_fn = poisoned
+    task.step = poisoned
     with pytest.raises(TrainingDiverged) as err:
-        fit(task, data, epochs=3, out_dir=tmp_path, progress=False)
+        fit(task, data, out_dir=tmp_path, progress=False)
     msg = str(err.value)
     assert "step 6" in msg and "'loss_g'" in msg and "nan" in msg
     assert str(tmp_path / "checkpoint.pt") in msg
@@ -126,21 +129,38 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tmp_path
 
 def test_huge_learning_rate_is_caught(tmp_path):
     cfg = replace(get_config("fashion", "smoke"), lr=1e30)
-    task, data = _fashion(cfg=cfg)
+    task, data = _fashion(cfg=cfg, epochs=20)
     with pytest.raises(TrainingDiverged, match="diverged at step"):
-        fit(task, data, epochs=20, out_dir=tmp_path, progress=False)
+        fit(task, data, out_dir=tmp_path, progress=False)
 
 
 def test_batches_shard_disjointly_across_ranks(monkeypatch):
     x = torch.arange(20)
     seen = []
     for rank in range(2):
-        monkeypatch.setattr(loop.ddp, "current", lambda rank=rank: DistInfo(rank, 2))
+        monkeypatch.setattr(batches_module, "_rank_world", lambda rank=rank: (rank, 2))
         b = Batches([x], batch_size=5)
         assert len(b) == 2
         seen.append(set(torch.cat([bt[0] for bt in b.epoch(torch.Generator().manual_seed(0),
                                                              "cpu")]).tolist()))
     assert seen[0].isdisjoint(seen[1]) and len(seen[0] | seen[1]) == 20
+
+
+@pytest.mark.parametrize("drop_last", [True, False])
+def test_every_rank_runs_the_same_number_of_steps(monkeypatch, drop_last):
+    """An extra batch on one rank would hang the others in its all-reduce (issue: 21 images on
+    2 ranks gave rank 0 one more batch). Every world size, uneven sizes included."""
+    for n, batch in [(21, 4), (63_632 // 8, 128), (4_500 // 4, 16), (48_472 // 64, 1)]:
+        for world in (1, 2, 3, 5, 8, 16):
+            lengths, counts = set(), set()
+            for rank in range(world):
+                monkeypatch.setattr(batches_module, "_rank_world", lambda r=rank, w=world: (r, w))
+                if n // world < batch:
+                    continue
+                b = Batches([torch.arange(n)], batch_size=batch, drop_last=drop_last)
+                lengths.add(len(b))
+                counts.add(sum(1 for _ in b.epoch(torch.Generator().manual_seed(0))))
+            assert len(lengths) <= 1 and lengths == counts, (n, batch, world, lengths, counts)
 
 
 def test_too_little_data_is_a_clear_error():
@@ -152,14 +172,12 @@ def test_dcgan_discriminator_learns_to_separate_real_from_fake(tmp_path, monkeyp
     """A hundred steps of a tiny DCGAN on toy faces: D's mean probability for real images rises
     well above its probability for fakes (at step 1 both are ~0.5). Robust and seed-fixed."""
     monkeypatch.setenv("GAN_COURSE_DATA", str(tmp_path / "data"))
-    from gan_course.training.tasks import load_data
+    from gan_course.data import load_data
 
     cfg = replace(get_config("dcgan", "smoke"), n_train=128, batch_size=16, features=4,
-                  latent_dim=16)
-    torch.manual_seed(0)
-    task = build_task("dcgan", cfg, torch.device("cpu"))
-    history = fit(task, load_data("dcgan", cfg), epochs=12, out_dir=tmp_path / "run",
-                  progress=False)  # 96 steps
+                  latent_dim=16, epochs=12)
+    task = build_task(cfg, torch.device("cpu"))
+    history = fit(task, load_data(cfg), out_dir=tmp_path / "run", progress=False)  # 96 steps
     gap = history["d_real"] - history["d_fake"]
     assert abs(gap.iloc[0]) < 0.2
     assert gap.iloc[-16:].mean() > 0.5, gap.iloc[-16:].tolist()
@@ -167,19 +185,19 @@ def test_dcgan_discriminator_learns_to_separate_real_from_fake(tmp_path, monkeyp
 
 
 def test_resume_refuses_a_run_trained_with_other_settings(tmp_path):
-    task, data = _fashion()
-    fit(task, data, epochs=1, out_dir=tmp_path, progress=False)
+    task, data = _fashion(epochs=1)
+    fit(task, data, out_dir=tmp_path, progress=False)
 
     # Training longer is what resume is for ...
-    task, data = _fashion()
-    fit(task, data, epochs=2, out_dir=tmp_path, resume=True, progress=False)
+    task, data = _fashion(epochs=2)
+    fit(task, data, out_dir=tmp_path, resume=True, progress=False)
     assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 2
 
     # ... but other sizes or optimiser values would silently mix two runs.
     before = (tmp_path / "checkpoint.pt").read_bytes()
     other = replace(get_config("fashion", "smoke"), lr=5e-4, hidden_g=(8, 16))
-    task, data = _fashion(cfg=other)
+    task, data = _fashion(cfg=other, epochs=3)
     msg = r"other settings \(.*lr: 0\.0001 in the checkpoint vs 0\.0005 now"
     with pytest.raises(loop.CheckpointError, match=msg):
-        fit(task, data, epochs=3, out_dir=tmp_path, resume=True, progress=False)
+        fit(task, data, out_dir=tmp_path, resume=True, progress=False)
     assert (tmp_path / "checkpoint.pt").read_bytes() == before  # nothing overwritten

@@ -15,7 +15,8 @@ from gan_course.models import (
     PatchDiscriminator,
     ResnetGenerator,
 )
-from gan_course.training import steps
+from gan_course.training import amp, steps
+from gan_course.training.image_pool import ImagePool
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +49,7 @@ def _adam(m, betas=(0.5, 0.999)):
 def test_mlp_gan_step_updates_both_networks():
     G, D = MLPGenerator(8, (16,)), MLPDiscriminator(784, (16,))
     before = _snapshot(G, D)
-    out = steps.mlp_gan_step(G, D, _adam(G), _adam(D), torch.rand(8, 784) * 2 - 1, latent_dim=8)
+    out = steps.gan_step(G, D, _adam(G), _adam(D), torch.rand(8, 784) * 2 - 1, latent_dim=8)
     assert set(out) == {"loss_d", "loss_g", "d_real", "d_fake"}
     assert all(math.isfinite(v) for v in out.values())
     assert _all_moved(before, G, D)
@@ -57,8 +58,8 @@ def test_mlp_gan_step_updates_both_networks():
 def test_dcgan_step_updates_both_networks():
     G, D = DCGANGenerator(8, 4), DCGANDiscriminator(4)
     before = _snapshot(G, D)
-    out = steps.dcgan_step(G, D, _adam(G), _adam(D), torch.rand(4, 3, 64, 64) * 2 - 1,
-                           latent_dim=8)
+    out = steps.gan_step(G, D, _adam(G), _adam(D), torch.rand(4, 3, 64, 64) * 2 - 1,
+                         latent_dim=8)
     assert all(isinstance(v, float) and math.isfinite(v) for v in out.values())
     assert _all_moved(before, G, D)
     # D was frozen only temporarily
@@ -113,20 +114,20 @@ def test_cyclegan_step_updates_all_four_networks():
     assert _all_moved(before, G_AB, G_BA, D_A, D_B)
     # the reference options run too
     out = steps.cyclegan_step(G_AB, G_BA, D_A, D_B, opt_g, opt_d, a, b, lambda_identity=5.0,
-                              pool_A=steps.ImagePool(4), pool_B=steps.ImagePool(4))
+                              pool_A=ImagePool(4), pool_B=ImagePool(4))
     assert out["loss_identity"] > 0
 
 
 def test_image_pool_returns_same_shape_and_is_passthrough_when_empty():
     x = torch.randn(3, 3, 8, 8)
-    assert steps.ImagePool(0).query(x) is x
-    pool = steps.ImagePool(2)
+    assert ImagePool(0).query(x) is x
+    pool = ImagePool(2)
     y = pool.query(x)
     assert y.shape == x.shape and len(pool.images) == 2
 
 
 def test_amp_is_off_on_cpu():
-    scaler = steps.make_scaler(torch.device("cpu"))
+    scaler = amp.make_scaler(torch.device("cpu"))
     assert not scaler.is_enabled()
-    with steps.autocast(torch.device("cpu")):
+    with amp.autocast(torch.device("cpu")):
         assert not torch.is_autocast_enabled("cpu")

@@ -6,8 +6,8 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from gan_course.conv_viz import plot_transposed_scatter
-from gan_course.widgets import render_conv_explorer
+from gan_course.notebook.conv_pictures import plot_transposed_scatter
+from gan_course.notebook.explorers import render_conv_explorer
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -97,7 +97,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return state
 
 
-def rng_state(data_generator: torch.Generator | None = None) -> dict:
+def rng_state() -> dict:
     """Snapshot of every random number generator as weights_only-safe values.
 
     Python's ``random`` state becomes a list of ints, NumPy's a uint8 tensor of its pickled-free
@@ -116,12 +116,10 @@ def rng_state(data_generator: torch.Generator | None = None) -> dict:
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
-    if data_generator is not None:
-        state["data"] = data_generator.get_state()
     return state
 
 
-def set_rng_state(state: dict, data_generator: torch.Generator | None = None) -> None:
+def set_rng_state(state: dict) -> None:
     """Restore what :func:`rng_state` captured (the inverse; CUDA states only if CUDA is here)."""
     import random
 
@@ -135,5 +133,3 @@ def set_rng_state(state: dict, data_generator: torch.Generator | None = None) ->
     torch.set_rng_state(state["torch"])
     if state.get("cuda") and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"][: torch.cuda.device_count()])
-    if data_generator is not None and "data" in state:
-        data_generator.set_state(state["data"])

@@ -5,7 +5,7 @@ How it fits together:
 * ``torchrun --nproc_per_node=N -m gan_course train ...`` starts N copies; each reads ``RANK``,
   ``WORLD_SIZE`` and ``LOCAL_RANK`` and calls :func:`init_distributed` (gloo on CPU, nccl on CUDA).
 * Every rank draws the SAME permutation of the data from a shared seed and takes a disjoint
-  shard of it (``perm[rank::world]``, see :class:`gan_course.training.loop.Batches`), so the
+  shard of it (see :class:`gan_course.data.batches.Batches`), so the
   global batch is ``world * batch_size`` and no image is seen twice in an epoch.
 * Models are wrapped in :class:`~torch.nn.parallel.DistributedDataParallel` (:func:`wrap`), which
   broadcasts rank 0's weights at start and averages gradients during ``backward()``.
@@ -127,15 +127,6 @@ def sync_buffers(model: nn.Module) -> None:
         return
     for buf in plain(model).buffers():
         dist.broadcast(buf, src=0)
-
-
-def any_rank(flag: bool, device: torch.device) -> bool:
-    """True when ``flag`` is true on at least one rank (e.g. "stop: Ctrl-C or NaN seen")."""
-    if not current().enabled:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item() > 0)
 
 
 def barrier() -> None:

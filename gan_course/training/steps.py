@@ -14,8 +14,8 @@ Where this code differs from the book, it is on purpose:
 * **Discriminators are frozen during the generator update** (``frozen(D)``): the generator's
   loss still flows *through* D, but D's own weight gradients are not computed.
 * **Mixed precision follows the device**: on CUDA, float16 autocast + a ``GradScaler`` per
-  optimiser (as the book's CycleGAN does); on CPU both are switched off (bfloat16 on CPU was
-  measured not to be faster here).
+  optimiser (as the book's CycleGAN does); on CPU both are switched off. The plumbing
+  (``autocast``, ``optimizer_step``) lives in :mod:`gan_course.training.amp`.
 * **Distributed training** (``torchrun``) needs two small touches, marked ``# DDP`` below; on
   one process they do nothing. See :mod:`gan_course.training.distributed`.
 """
@@ -37,35 +37,11 @@ from gan_course.losses import (
     identity_loss,
     lsgan_loss,
 )
+from gan_course.training.amp import autocast, optimizer_step
 from gan_course.training.distributed import average_gradients, plain
+from gan_course.training.image_pool import ImagePool
 
-__all__ = ["ImagePool", "autocast", "cyclegan_step", "dcgan_step", "frozen", "make_scaler",
-           "mlp_gan_step", "optimizer_step", "wgan_gp_step"]
-
-
-# ----------------------------------------------------------------------------- small helpers
-def autocast(device: torch.device, enabled: bool = True):
-    """float16 autocast on CUDA; a no-op context elsewhere."""
-    on = enabled and device.type == "cuda"
-    return torch.amp.autocast(device_type=device.type, dtype=torch.float16, enabled=on)
-
-
-def make_scaler(device: torch.device, enabled: bool = True) -> torch.amp.GradScaler:
-    """A ``GradScaler`` that is active on CUDA only (elsewhere it passes values through)."""
-    return torch.amp.GradScaler("cuda", enabled=enabled and device.type == "cuda")
-
-
-def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
-                   scaler: torch.amp.GradScaler | None = None) -> None:
-    """``zero_grad -> backward -> step`` (through the scaler when there is one)."""
-    optimizer.zero_grad(set_to_none=True)
-    if scaler is None:
-        loss.backward()
-        optimizer.step()
-    else:
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+__all__ = ["cyclegan_step", "frozen", "gan_step", "wgan_gp_step"]
 
 
 @contextlib.contextmanager
@@ -86,13 +62,18 @@ def _noise(batch: int, latent_dim: int, device: torch.device) -> torch.Tensor:
     return torch.randn(batch, latent_dim, device=device)
 
 
-# ----------------------------------------------------------------------------- chapter 4: MLP GAN
-def mlp_gan_step(G, D, opt_g, opt_d, real, *, latent_dim=100, scaler_g=None, scaler_d=None,
-                 amp=True):
-    """Fashion-MNIST GAN step (book ch. 4). ``real``: flattened images ``(B, 784)`` in [-1, 1].
+# ----------------------------------------------------------------------------- chapter 4: GAN
+def gan_step(G, D, opt_g, opt_d, real, *, latent_dim=100, scaler_g=None, scaler_d=None,
+             amp=True):
+    """One step of the chapter-4 GAN: the MLP GAN on clothing and the DCGAN on faces alike.
 
-    1. D learns real -> 1, fake -> 0 (BCE on logits; the book's two D updates in one).
-    2. G learns to make D say 1 for its fakes (non-saturating loss), reusing the same fakes.
+    ``real``: a batch of real images in [-1, 1] - flattened ``(B, 784)`` for the MLP GAN,
+    ``(B, 3, 64, 64)`` for the DCGAN; ``G`` maps noise ``(B, latent_dim)`` to the same shape.
+
+    1. D learns real -> 1, fake -> 0 (BCE on logits; the book's two D updates in one). Real and
+       fake go through D as separate batches (as in the book), so BatchNorm never mixes them.
+    2. G learns to make D say 1 for its fakes (the non-saturating loss), reusing the same fakes.
+
     Returns ``{"loss_d", "loss_g", "d_real", "d_fake"}`` (the last two: mean D probabilities).
     """
     device = real.device
@@ -108,35 +89,6 @@ def mlp_gan_step(G, D, opt_g, opt_d, real, *, latent_dim=100, scaler_g=None, sca
     # 2. generator: gradient flows through D (frozen) into G
     with frozen(D), autocast(device, amp):
         loss_g = g_loss_bce(plain(D)(fake))                   # DDP: D is not updated here
-    optimizer_step(loss_g, opt_g, scaler_g)
-
-    return {"loss_d": loss_d.item(), "loss_g": loss_g.item(),
-            "d_real": torch.sigmoid(real_logits.float()).mean().item(),
-            "d_fake": torch.sigmoid(fake_logits.float()).mean().item()}
-
-
-# ----------------------------------------------------------------------------- chapter 4: DCGAN
-def dcgan_step(G, D, opt_g, opt_d, real, *, latent_dim=100, scaler_g=None, scaler_d=None,
-               amp=True):
-    """DCGAN step (book ch. 4). ``real``: images ``(B, 3, 64, 64)`` in [-1, 1].
-
-    Same recipe as :func:`mlp_gan_step` with convolutional networks; real and fake go through D
-    as separate batches (as in the book) so BatchNorm never mixes their statistics.
-    Returns ``{"loss_d", "loss_g", "d_real", "d_fake"}``.
-    """
-    device = real.device
-    with autocast(device, amp):
-        fake = G(_noise(real.shape[0], latent_dim, device))
-
-    # 1. discriminator on real (-> 1) and detached fake (-> 0) batches
-    with autocast(device, amp):
-        real_logits, fake_logits = D(real), D(fake.detach())
-        loss_d = d_loss_bce(real_logits, fake_logits)
-    optimizer_step(loss_d, opt_d, scaler_d)
-
-    # 2. generator: make the (frozen) discriminator say "real"
-    with frozen(D), autocast(device, amp):
-        loss_g = g_loss_bce(plain(D)(fake))
     optimizer_step(loss_g, opt_g, scaler_g)
 
     return {"loss_d": loss_d.item(), "loss_g": loss_g.item(),
@@ -165,14 +117,8 @@ def wgan_gp_step(G, critic, opt_g, opt_c, real, labels, *, latent_dim=100, criti
             w_dist = -critic_loss_wasserstein(C(real, labels), C(fake, labels))
         gp = gradient_penalty(lambda x: C(x, labels), real.float(), fake.float())
         loss_c = -w_dist + lambda_gp * gp
-        opt_c.zero_grad(set_to_none=True)
-        (loss_c if scaler_c is None else scaler_c.scale(loss_c)).backward()
-        average_gradients(critic)                           # DDP: all-reduce by hand
-        if scaler_c is None:
-            opt_c.step()
-        else:
-            scaler_c.step(opt_c)
-            scaler_c.update()
+        optimizer_step(loss_c, opt_c, scaler_c,
+                       after_backward=lambda: average_gradients(critic))  # DDP: by hand
 
     # generator: one pass WITH a graph, through the frozen critic
     with frozen(C), autocast(device, amp):
@@ -184,33 +130,6 @@ def wgan_gp_step(G, critic, opt_g, opt_c, real, labels, *, latent_dim=100, criti
 
 
 # ----------------------------------------------------------------------------- chapter 6: CycleGAN
-class ImagePool:
-    """Buffer of past fakes (Shrivastava et al.; CycleGAN paper uses 50). ``size=0``: pass-through.
-
-    ``query(images)`` returns a batch of the same shape where each image is, with probability
-    1/2 once the pool is full, swapped for an older fake - so D also sees older generators' work.
-    """
-
-    def __init__(self, size: int = 0):
-        self.size, self.images = int(size), []
-
-    def query(self, images: torch.Tensor) -> torch.Tensor:
-        if self.size <= 0:
-            return images
-        out = []
-        for img in images.detach():
-            if len(self.images) < self.size:
-                self.images.append(img)
-                out.append(img)
-            elif torch.rand(()) < 0.5:
-                k = int(torch.randint(len(self.images), ()))
-                out.append(self.images[k])
-                self.images[k] = img
-            else:
-                out.append(img)
-        return torch.stack(out)
-
-
 def cyclegan_step(G_AB, G_BA, D_A, D_B, opt_g, opt_d, real_A, real_B, *, lambda_cycle=10.0,
                   lambda_identity=0.0, pool_A=None, pool_B=None, scaler_g=None, scaler_d=None,
                   amp=True):
@@ -225,7 +144,8 @@ def cyclegan_step(G_AB, G_BA, D_A, D_B, opt_g, opt_d, real_A, real_B, *, lambda_
 
     Defaults are the book's: no image pool, no identity loss (0), lambda_cycle 10; the
     reference options (``pool_A/pool_B = ImagePool(50)``, ``lambda_identity=0.5 * lambda_cycle``,
-    linear LR decay via the schedulers in :mod:`gan_course.training.tasks`) are available.
+    linear LR decay via the schedulers in :mod:`gan_course.training.tasks`) are available;
+    :class:`~gan_course.training.image_pool.ImagePool` keeps the past fakes.
     Returns ``{"loss_d", "loss_g", "loss_cycle", "loss_identity"}``.
     """
     device = real_A.device

@@ -1,4 +1,4 @@
-"""Pictures for the notebooks: image grids and loss curves.
+"""Pictures for the notebooks: image grids, per-epoch sample grids, loss curves, parameter counts.
 
 Images are tensors ``(B, C, H, W)`` (C = 1 or 3) in [-1, 1] - what the generators output and
 the datasets yield - unless ``value_range=(0, 1)`` is passed. Flattened Fashion-MNIST images
@@ -8,9 +8,13 @@ the datasets yield - unless ``value_range=(0, 1)`` is passed. Flattened Fashion-
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torchvision.utils import make_grid, save_image
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _as_images(images: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
@@ -64,12 +68,15 @@ def _ceil_div(n: int, k: int) -> int:
     return max(1, -(-int(n) // int(k)))
 
 
-def plot_history(df, ax=None, smooth: int | None = None, columns: list[str] | None = None):
-    """Loss curves from a training history DataFrame (``fit``'s result or ``history.csv``).
+def plot_history(df, ax=None, smooth: int | None = None, columns: list[str] | None = None,
+                 ylabel: str | None = None):
+    """Curves from a training history DataFrame (``fit``'s result or ``history.csv``).
 
-    One line per loss column (all columns except ``step``, ``epoch``, ``seconds`` unless
-    ``columns`` is given) against ``step``; ``smooth`` = rolling-mean window (default: about
-    1/50 of the run, at least 1) because per-step GAN losses are noisy. Returns the axes.
+    One line per column (all columns except ``step``, ``epoch``, ``seconds`` unless ``columns``
+    is given) against ``step``; ``smooth`` = rolling-mean window (default: about 1/50 of the run,
+    at least 1) because per-step GAN losses are noisy. ``ylabel`` defaults to "loss" when every
+    column is a loss and "value" otherwise (a Wasserstein estimate or a penalty is not a loss).
+    Returns the axes.
     """
     import matplotlib.pyplot as plt
     import pandas as pd
@@ -89,7 +96,53 @@ def plot_history(df, ax=None, smooth: int | None = None, columns: list[str] | No
     for col in columns:
         ax.plot(x, df[col].rolling(window, min_periods=1).mean(), label=col)
     ax.set_xlabel("step")
-    ax.set_ylabel("loss" + (f" (rolling mean of {window})" if window > 1 else ""))
+    if ylabel is None:
+        ylabel = "loss" if all(c.startswith("loss") for c in columns) else "value"
+    ax.set_ylabel(ylabel + (f" (rolling mean of {window})" if window > 1 else ""))
     ax.legend()
     ax.grid(alpha=0.3)
     return ax
+
+
+def plot_gan_history(history) -> Figure:
+    """The two panels of a BCE GAN run (MLP GAN, DCGAN): D and G losses, and D's mean probability
+    "real" for real and fake batches. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_prob) = plt.subplots(1, 2, figsize=(12, 3.6))
+    plot_history(history, ax=ax_loss, columns=["loss_d", "loss_g"])
+    ax_loss.set_title("losses")
+    plot_history(history, ax=ax_prob, columns=["d_real", "d_fake"], ylabel="mean sigmoid(D(x))")
+    ax_prob.set_title("D's probability 'real' for real and fake batches")
+    fig.tight_layout()
+    return fig
+
+
+def show_epoch_grids(out_dir: str | Path, k: int = 4) -> Figure:
+    """Up to ``k`` of a run's per-epoch sample grids (first, last and evenly between), 2 per row.
+
+    The grids come from ``out_dir/samples/epoch_*.png`` written by the training loop from the
+    same fixed inputs, so they show one generator improving. Returns the figure.
+    """
+    import matplotlib.image as mpimg
+    import matplotlib.pyplot as plt
+
+    grids = sorted((Path(out_dir) / "samples").glob("epoch_*.png"))
+    if not grids:
+        raise FileNotFoundError(f"No sample grids in {Path(out_dir) / 'samples'}: train first.")
+    picks = [grids[i] for i in sorted({round(j * (len(grids) - 1) / max(1, k - 1))
+                                       for j in range(k)})]
+    rows = _ceil_div(len(picks), 2)
+    fig, axes = plt.subplots(rows, 2, figsize=(12, 3.3 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, path in zip(axes.flat, picks):
+        ax.imshow(mpimg.imread(path))
+        ax.set_title(path.stem.replace("_", " "))
+    fig.tight_layout()
+    return fig
+
+
+def n_params(model: torch.nn.Module) -> int:
+    """Number of parameters (weights and biases) of ``model``."""
+    return sum(p.numel() for p in model.parameters())

@@ -1,14 +1,18 @@
-"""Interactive explorers for the conditional WGAN-GP (notebook 05) and the CycleGAN (notebook 06).
+"""Interactive explorers for the notebooks: the conv explorer (02), the cGAN label and latent
+sliders (06) and the CycleGAN round trip (07).
 
 Each explorer has two layers:
 
-- a **pure render function** that turns models + inputs into a ``uint8`` RGB array
-  (:func:`render_cgan_faces`, :func:`render_cyclegan_roundtrip`). Tests and checked notebook
-  cells call these directly; they do not touch widgets, files or global state (a model that is
-  in training mode is switched to eval mode for the call and switched back afterwards);
-- a **thin widget wrapper** (:func:`cgan_explorer`, :func:`cyclegan_explorer`) built from core
-  ``ipywidgets`` only (sliders, a dropdown and an ``Image``), so it also runs on Colab. The
-  wrapper only wires sliders to the render function and shows the PNG.
+- a **pure render function** ``render_<name>(...)`` that turns plain values (and models + inputs)
+  into data only: a text, a ``uint8`` RGB array and/or a :class:`matplotlib.figure.Figure`
+  (:func:`render_conv_explorer`, :func:`render_cgan_faces`, :func:`render_cyclegan_roundtrip`).
+  Tests and checked notebook cells call these directly; they do not touch widgets, files or
+  global pyplot state (a model in training mode is switched to eval mode for the call and back);
+- a **thin widget wrapper** (:func:`conv_explorer`, :func:`cgan_explorer`,
+  :func:`cyclegan_explorer`) built from core ``ipywidgets`` only (sliders, a dropdown, ``HTML``,
+  ``Output``, ``Image``), so it also runs on Colab. It only wires sliders to the render function.
+  Each slider has a ``description=`` that a browser test can find; ipywidgets is imported inside
+  the wrappers only, so the render functions need no Jupyter frontend.
 
 Image conventions: models read and write float tensors ``(B, 3, H, W)`` in ``[-1, 1]``; render
 functions return ``np.uint8`` arrays ``(H, W, 3)`` ready for ``plt.imshow`` or PNG encoding.
@@ -17,20 +21,28 @@ functions return ``np.uint8`` arrays ``(H, W, 3)`` ready for ``plt.imshow`` or P
 from __future__ import annotations
 
 import contextlib
+import html
 import io
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
+from matplotlib.figure import Figure
+
+from gan_course.data.batches import to_unit_range
+from gan_course.notebook.conv import conv_output_size
+from gan_course.notebook.conv_pictures import plot_kernel_does_not_fit, plot_sliding_window
 
 __all__ = [
     "CYCLE_DIRECTIONS",
+    "conv_explorer",
     "cgan_explorer",
     "cyclegan_explorer",
     "label_weights",
     "png_bytes",
     "render_cgan_faces",
+    "render_conv_explorer",
     "render_cyclegan_roundtrip",
     "to_uint8",
 ]
@@ -234,7 +246,7 @@ def _as_float_image(image) -> torch.Tensor:
     if x.dtype == torch.uint8:
         if x.dim() == 3 and x.shape[-1] == 3 and x.shape[0] != 3:
             x = x.movedim(-1, 0)
-        x = x.float() / 127.5 - 1.0
+        x = to_unit_range(x)
     x = x.float()
     if x.dim() == 3:
         x = x[None]
@@ -312,3 +324,91 @@ def cyclegan_explorer(gen_ab: nn.Module, gen_ba: nn.Module, images_a: Sequence,
     index.observe(redraw, names="value")
     redraw()
     return widgets.VBox([direction, index, caption, image])
+
+
+# ---------------------------------------------------------------------------------------------
+# Conv explorer (notebook 02_convolution_padding_stride)
+# ---------------------------------------------------------------------------------------------
+
+
+def render_conv_explorer(input_size: int, kernel_size: int, stride: int,
+                         padding: int) -> tuple[str, Figure]:
+    r"""Describe and draw a square convolution ``Conv2d(1, 1, kernel_size, stride, padding)``.
+
+    Returns ``(text, fig)``. For a valid setting the text's first line is
+    ``"output shape: (1, 1, H, W)"`` for a ``(1, 1, input_size, input_size)`` input, and the second
+    line shows the formula :math:`\lfloor (n + 2p - k)/s \rfloor + 1` with the numbers filled in;
+    ``fig`` is :func:`gan_course.notebook.conv_pictures.plot_sliding_window`.
+
+    For an impossible setting (kernel larger than the padded input, or a size below 1) the text
+    starts with ``"invalid:"`` and says what to change, and ``fig`` shows the overflowing kernel;
+    no exception is raised, so a slider can never break the widget.
+    """
+    n, k, s, p = int(input_size), int(kernel_size), int(stride), int(padding)
+    if min(n, k, s) < 1 or p < 0:
+        msg = (f"invalid: input size, kernel size and stride must be at least 1 and padding at "
+               f"least 0 (got input size {n}, kernel size {k}, stride {s}, padding {p}).")
+        return msg, _message_figure(msg)
+    try:
+        out = conv_output_size(n, k, s, p)
+    except ValueError:
+        msg = (f"invalid: kernel size {k} is larger than the padded input "
+               f"{n} + 2·{p} = {n + 2 * p}, so the window fits nowhere. "
+               f"Use a kernel size ≤ {n + 2 * p} or a padding ≥ {-(-(k - n) // 2)}.")
+        return msg, plot_kernel_does_not_fit(n, k, p)
+    text = (f"output shape: (1, 1, {out}, {out})\n"
+            f"⌊({n} + 2·{p} − {k}) / {s}⌋ + 1 = ⌊{n + 2 * p - k} / {s}⌋ + 1 = {out}")
+    return text, plot_sliding_window(n, k, s, p)
+
+
+def conv_explorer(input_size: int = 7, kernel_size: int = 3, stride: int = 1, padding: int = 0,
+                  max_size: int = 12):
+    """ipywidgets box with sliders "input size", "kernel size", "stride", "padding".
+
+    Moving a slider re-renders :func:`render_conv_explorer`: the output-shape text in an ``HTML``
+    widget and the sliding-window figure in an ``Output`` widget. Returns the ``VBox``.
+    """
+    import ipywidgets as W
+    from IPython.display import Image, display
+
+    style = {"description_width": "initial"}
+    sliders = {
+        "input_size": W.IntSlider(value=input_size, min=1, max=max_size, description="input size",
+                                  style=style, continuous_update=False),
+        "kernel_size": W.IntSlider(value=kernel_size, min=1, max=7, description="kernel size",
+                                   style=style, continuous_update=False),
+        "stride": W.IntSlider(value=stride, min=1, max=4, description="stride",
+                              style=style, continuous_update=False),
+        "padding": W.IntSlider(value=padding, min=0, max=3, description="padding",
+                               style=style, continuous_update=False),
+    }
+    text_box = W.HTML()
+    picture = W.Output()
+
+    def update(_change=None):
+        text, fig = render_conv_explorer(**{name: sl.value for name, sl in sliders.items()})
+        text_box.value = f"<pre style='margin:0'>{html.escape(text)}</pre>"
+        picture.clear_output(wait=True)
+        with picture:
+            # PNG bytes display the same under any matplotlib backend (inline, Agg, Colab).
+            display(Image(data=_png(fig)))
+
+    for sl in sliders.values():
+        sl.observe(update, names="value")
+    update()
+    return W.VBox([W.HBox([sliders["input_size"], sliders["kernel_size"]]),
+                   W.HBox([sliders["stride"], sliders["padding"]]), text_box, picture])
+
+
+def _png(fig: Figure) -> bytes:
+    """Render ``fig`` to PNG bytes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    return buf.getvalue()
+
+
+def _message_figure(message: str) -> Figure:
+    """A small empty figure carrying ``message`` (keeps render functions' return type uniform)."""
+    fig = Figure(figsize=(4.0, 1.0))
+    fig.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize=9)
+    return fig

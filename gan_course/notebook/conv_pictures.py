@@ -19,7 +19,11 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from gan_course.conv import conv_output_size, conv_transpose2d_numpy, conv_transpose_output_size
+from gan_course.notebook.conv import (
+    conv_output_size,
+    conv_transpose2d_numpy,
+    conv_transpose_output_size,
+)
 
 WINDOW_COLOUR = "tab:orange"
 # Cell colours of the padded-input grid: 0 input, 1 padding, 2 input never reached by a window.

@@ -2,7 +2,7 @@
 
 Examples::
 
-    python -m gan_course data toy all --n 2000          # toy data in the real layouts
+    python -m gan_course data toy all                   # the toy sets training uses
     python -m gan_course data fetch celeba              # download (needs network + Kaggle)
     python -m gan_course data check celeba ~/Downloads/celeba
     python -m gan_course data prepare eyeglasses --source real
@@ -12,25 +12,12 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from gan_course.data.sources import DATASETS, DataError
+from gan_course.data.datasets import IMAGE_SETS
+from gan_course.data.sources import DATASETS
 
-TOY_CHOICES = ("anime", "eyeglasses", "celeba", "fashion_mnist", "all")
-PREPARE_CHOICES = ("eyeglasses", "celeba_hair")
-LOAD_CHOICES = ("anime", "eyeglasses", "celeba_hair")
-
-
-def _guard(fn):
-    """Turn expected errors into one line on stderr and exit code 1 (no traceback)."""
-    def handler(args) -> int:
-        try:
-            return int(fn(args) or 0)
-        except (DataError, FileNotFoundError, FileExistsError, ValueError, PermissionError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-    return handler
+TOY_CHOICES = (*DATASETS, "all")
 
 
 def _toy(args) -> int:
@@ -90,41 +77,43 @@ def add_subparser(subparsers) -> argparse.ArgumentParser:
                        description="Write deterministic toy data in the real on-disk layout "
                                    "(idempotent: a second run is a no-op).")
     p.add_argument("name", choices=TOY_CHOICES)
-    p.add_argument("--n", type=int, default=None, help="images (default depends on the profile)")
-    p.add_argument("--size", type=int, default=64, help="face image size in pixels (default 64)")
+    p.add_argument("--n", type=int, default=None,
+                   help="images (default: what the profile's training config uses)")
+    p.add_argument("--size", type=int, default=None,
+                   help="face image size in pixels (default: the profile's training size)")
     p.add_argument("--root", type=Path, default=None, help="folder to write into "
                    "(default: DATA_ROOT/toy/<name>/n<N>-<size>px)")
     p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=_guard(_toy))
+    p.set_defaults(func=_toy)
 
     p = sub.add_parser("fetch", help="download a real dataset (kagglehub / torchvision)",
                        description="Download a real dataset. Offline, prints how to get it by hand.")
     p.add_argument("name", choices=tuple(DATASETS))
     p.add_argument("--root", type=Path, default=None, help="default: DATA_ROOT/real/<name>")
-    p.set_defaults(func=_guard(_fetch))
+    p.set_defaults(func=_fetch)
 
     p = sub.add_parser("prepare", help="sort labelled faces into class folders (non-destructive)",
                        description="Hard-link (else copy) images into class folders; never moves "
                                    "or changes the source; a second run adds 0 files.")
-    p.add_argument("name", choices=PREPARE_CHOICES)
+    p.add_argument("name", choices=IMAGE_SETS[1:])
     p.add_argument("--source", choices=("toy", "real"), default="toy")
     p.add_argument("--root", type=Path, default=None, help="dataset folder (default by source)")
     p.add_argument("--n", type=int, default=None, help="toy images (source toy)")
-    p.add_argument("--size", type=int, default=64, help="toy image size (source toy)")
-    p.set_defaults(func=_guard(_prepare))
+    p.add_argument("--size", type=int, default=None, help="toy image size (source toy)")
+    p.set_defaults(func=_prepare)
 
     p = sub.add_parser("check", help="verify a dataset folder's layout, labels and images",
                        description="Verify that PATH holds dataset NAME in the expected layout.")
     p.add_argument("name", choices=tuple(DATASETS))
     p.add_argument("path", type=Path)
-    p.set_defaults(func=_guard(_check))
+    p.set_defaults(func=_check)
 
     p = sub.add_parser("cache", help="decode a dataset once into the fast uint8 cache",
                        description="Prepare (if needed) and decode a dataset once at --size.")
-    p.add_argument("name", choices=LOAD_CHOICES)
-    p.add_argument("--size", type=int, default=64)
+    p.add_argument("name", choices=IMAGE_SETS)
+    p.add_argument("--size", type=int, default=None, help="default: the profile's training size")
     p.add_argument("--source", choices=("toy", "real"), default="toy")
     p.add_argument("--root", type=Path, default=None, help="dataset folder (default by source)")
     p.add_argument("--n", type=int, default=None, help="toy images (source toy)")
-    p.set_defaults(func=_guard(_cache))
+    p.set_defaults(func=_cache)
     return data

@@ -1,0 +1,95 @@
+"""The config is authoritative: what a notebook builds is what gets trained.
+
+notebook -> ``cfg = get_config(...)`` -> ``load_data(cfg)`` -> ``build_task(cfg, device)`` ->
+``fit(task, batches, out_dir=run_dir(cfg))``: changing a field of ``cfg`` changes the run.
+"""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from gan_course.cli import main
+from gan_course.config import get_config
+from gan_course.data import load_data
+from gan_course.runtime import run_dir, setup
+from gan_course.training import build_task, fit
+from gan_course.training.checkpoint import load_checkpoint
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_COURSE_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("GAN_COURSE_RUNS", str(tmp_path / "runs"))
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _weights(task):
+    return torch.cat([p.detach().flatten() for m in task.models.values() for p in m.parameters()])
+
+
+@pytest.mark.parametrize("epochs", [1, 2])
+def test_notebook_style_run_trains_the_epochs_the_config_says(epochs):
+    env = setup(seed=3, profile="smoke", device="cpu", verbose=False)
+    cfg = get_config("dcgan", env.profile, seed=env.seed)
+    cfg.epochs = epochs                       # what a student does in a "try it" cell
+    batches = load_data(cfg)
+    task = build_task(cfg, env.device)
+    history = fit(task, batches, out_dir=run_dir(cfg), progress=False)
+    assert history["epoch"].max() == epochs
+    assert len(history) == epochs * len(batches)
+    state = load_checkpoint(run_dir(cfg) / "checkpoint.pt")
+    assert state["epoch"] == epochs and state["config"]["seed"] == 3
+    assert run_dir(cfg).name == "dcgan-toy-seed3" and run_dir(cfg).parent.name == "smoke"
+
+
+def test_the_config_seed_decides_the_initial_weights():
+    cfg = get_config("cgan", "smoke")
+    torch.manual_seed(999)  # whatever the global state, the config's seed wins
+    a = _weights(build_task(cfg, "cpu"))
+    b = _weights(build_task(replace(cfg), "cpu"))
+    c = _weights(build_task(replace(cfg, seed=1), "cpu"))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_config_fields_reach_the_data_and_the_models():
+    cfg = get_config("cyclegan", "smoke", n_train=64, batch_size=2)
+    batches = load_data(cfg)
+    assert batches.a.batch_size == 2 and batches.a.n + batches.b.n <= 64
+    cfg = get_config("dcgan", "smoke", features=6)
+    task = build_task(cfg, "cpu")
+    assert task.models["G"].main[0].out_channels == 6 * 8
+
+
+def test_full_profile_means_real_data_unless_told_otherwise(capsys):
+    assert get_config("cgan", "full").data_source == "real"
+    assert get_config("cgan", "demo").data_source == "toy"
+    toy_full = get_config("dcgan", "full", data_source="toy")
+    assert toy_full.data_source == "toy"
+    # the CLI without --data: real data, and here (no download) a clear missing-data message
+    assert main(["train", "cgan", "--profile", "full", "--no-progress", "--max-steps", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "The real Glasses or No Glasses is not in" in err and "data fetch eyeglasses" in err
+
+
+def test_a_profile_data_mismatch_is_said_in_one_line(capsys):
+    cfg = get_config("fashion", "smoke", data_source="toy")
+    load_data(cfg)
+    assert "note:" not in capsys.readouterr().out
+    cfg = replace(cfg, profile="full")
+    load_data(cfg)
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "TOY data" in notes[0]
+
+
+def test_unknown_fields_and_sources_are_clear_errors():
+    with pytest.raises(ValueError, match="Unknown TrainConfig field"):
+        get_config("dcgan", "smoke", epoch=3)
+    with pytest.raises(ValueError, match="'toy' or 'real'"):
+        get_config("dcgan", "smoke", data_source="imagenet")
+    with pytest.raises(TypeError, match="TrainConfig"):
+        build_task("dcgan")
