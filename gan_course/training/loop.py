@@ -298,6 +298,12 @@ def fit(task: Task, data: Batches | PairedBatches, *, epochs: int, out_dir: str 
 
     if resume and ckpt_path.is_file():
         state = load_checkpoint(ckpt_path, map_location="cpu")
+        if state.get("untrained_models"):  # written by gan_course.training.book_checkpoint
+            raise CheckpointError(
+                f"{ckpt_path} holds imported pretrained weights, not a training run: "
+                f"{', '.join(state['untrained_models'])} were initialised, never trained, so "
+                f"resuming would train against them from scratch. Use it with sample/evaluate, "
+                f"or pass another --out folder to train.")
         if state.get("task") != task.name:
             raise CheckpointError(f"{ckpt_path} holds a {state.get('task')!r} run, not "
                                   f"{task.name!r}: pass another --out folder.")
