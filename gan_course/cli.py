@@ -14,6 +14,7 @@ import sys
 # Modules that contribute sub-commands, in the order --help lists them.
 _COMMAND_MODULES = (
     "gan_course.data.cli", "gan_course.train_cli", "gan_course.metrics_cli", "gan_course.grading",
+    "gan_course.weights_cli",
 )
 
 
