@@ -8,6 +8,7 @@ arguments and calling the library:
 :mod:`.data`        ``data toy|fetch|prepare|check|cache``
 :mod:`.train`       ``train`` and ``sample``
 :mod:`.evaluate`    ``evaluate``
+:mod:`.weights`     ``weights import-book`` (the book's pretrained generators)
 ==================  ===================================================================
 
 (``grading`` is registered by :mod:`gan_course.grading`, which instructors also run as
@@ -23,7 +24,7 @@ import sys
 # Modules that contribute sub-commands, in the order --help lists them.
 _COMMAND_MODULES = (
     "gan_course.cli.data", "gan_course.cli.train", "gan_course.cli.evaluate",
-    "gan_course.grading",
+    "gan_course.cli.weights", "gan_course.grading",
 )
 
 

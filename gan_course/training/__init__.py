@@ -12,6 +12,7 @@
 :mod:`.checkpoint`             ``save_checkpoint`` (atomic), ``load_checkpoint``
                                (``weights_only=True``), ``CheckpointError``
 :mod:`.image_pool`             CycleGAN's buffer of past fakes
+:mod:`.book_checkpoint`        the book's pretrained generators as a course checkpoint
 :mod:`.distributed`            torchrun / DDP helpers
 =============================  ==========================================================
 """

@@ -131,6 +131,12 @@ def _start(task: Task, out_dir: Path, resume: bool) -> _Progress:
             print(f"No checkpoint in {out_dir}; starting a fresh run.")
         return run
     state = load_checkpoint(run.ckpt_path, map_location="cpu")
+    if state.get("untrained_models"):  # written by gan_course.training.book_checkpoint
+        raise CheckpointError(
+            f"{run.ckpt_path} holds imported pretrained weights, not a training run: "
+            f"{', '.join(state['untrained_models'])} were initialised, never trained, so "
+            f"resuming would train against them from scratch. Use it with sample/evaluate, "
+            f"or pass another --out folder to train.")
     if state.get("task") != task.name:
         raise CheckpointError(f"{run.ckpt_path} holds a {state.get('task')!r} run, not "
                               f"{task.name!r}: pass another --out folder.")
