@@ -5,4 +5,4 @@ Start with :mod:`gan_course.runtime` (device, seed, profile, data root), then
 :mod:`gan_course.losses` and :mod:`gan_course.training`.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

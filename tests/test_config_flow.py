@@ -93,3 +93,20 @@ def test_unknown_fields_and_sources_are_clear_errors():
         get_config("dcgan", "smoke", data_source="imagenet")
     with pytest.raises(TypeError, match="TrainConfig"):
         build_task("dcgan")
+
+
+def test_a_gpu_without_real_data_runs_the_long_profile_on_toy_data(monkeypatch, capsys):
+    """Colab "Runtime -> GPU -> Run all": the default profile on CUDA must not need a download."""
+    monkeypatch.delenv("GAN_COURSE_PROFILE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    from gan_course.runtime import get_profile
+
+    assert get_profile() == "long"
+    cfg = get_config("cgan")
+    assert cfg.profile == "long" and cfg.data_source == "toy"
+    demo = get_config("cgan", "demo")
+    assert (cfg.image_size, cfg.features, cfg.lr) == (demo.image_size, demo.features, demo.lr)
+    assert cfg.epochs > demo.epochs
+    load_data(replace(cfg, n_train=64))  # the data banner says how to switch to the real set
+    out = capsys.readouterr().out
+    assert "TOY eyeglasses" in out and "GAN_COURSE_PROFILE=full" in out and "data fetch" in out

@@ -43,7 +43,7 @@ def _weights(task):
 
 def test_configs_exist_for_every_task_and_profile():
     for task in TASKS:
-        for profile in ("smoke", "demo", "full"):
+        for profile in ("smoke", "demo", "long", "full"):
             cfg = get_config(task, profile)
             assert cfg.task == task and cfg.profile == profile
             assert TrainConfig.from_dict(cfg.to_dict()) == cfg

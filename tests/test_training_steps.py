@@ -111,6 +111,8 @@ def test_cyclegan_step_updates_all_four_networks():
     out = steps.cyclegan_step(G_AB, G_BA, D_A, D_B, opt_g, opt_d, a, b)
     assert all(math.isfinite(v) for v in out.values())
     assert out["loss_identity"] == 0.0  # book default: no identity loss
+    # the whole G loss is the adversarial part plus 10x the cycle loss (book defaults)
+    assert out["loss_g"] == pytest.approx(out["loss_adv"] + 10.0 * out["loss_cycle"], rel=1e-5)
     assert _all_moved(before, G_AB, G_BA, D_A, D_B)
     # the reference options run too
     out = steps.cyclegan_step(G_AB, G_BA, D_A, D_B, opt_g, opt_d, a, b, lambda_identity=5.0,

@@ -32,8 +32,8 @@ def add_subparser(subparsers) -> None:
                                           "OUT/checkpoint.pt, OUT/history.csv, OUT/samples/.")
     p.add_argument("task", choices=TASKS)
     p.add_argument("--profile", choices=PROFILES, default=None,
-                   help="smoke | demo | full (default: GAN_COURSE_PROFILE, else full on CUDA, "
-                        "demo elsewhere)")
+                   help="smoke | demo | long | full (default: GAN_COURSE_PROFILE, else long on "
+                        "CUDA, demo elsewhere; full = the book's run on the real data)")
     p.add_argument("--data", choices=DATA_SOURCES, default=None,
                    help="toy (embedded, offline) or real (the book's dataset); default: real for "
                         "the full profile, toy otherwise")

@@ -127,7 +127,7 @@ def prepare(dataset: str, source: str = "toy", size: int | None = None, n: int |
 def _hint(dataset: str, source: str) -> str:
     if source == "toy":
         return (f"for the real set: python -m gan_course data fetch {dataset}, then "
-                f"--data real (notebooks: get_config(..., data_source='real'))")
+                f"GAN_COURSE_PROFILE=full (the book's run) or --data real / data_source='real'")
     return "toy stand-in: --data toy (notebooks: get_config(..., data_source='toy'))"
 
 

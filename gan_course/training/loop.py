@@ -176,21 +176,14 @@ def _save(task: Task, run: _Progress, in_epoch: int) -> None:
     pd.DataFrame(run.history).to_csv(run.out_dir / "history.csv", index=False)
 
 
-def _run_epoch(task: Task, data, run: _Progress, interrupt: _DeferredInterrupt,
-               max_steps: int | None, progress: bool) -> str | None:
+def _run_epoch(task: Task, data, run: _Progress, bar, interrupt: _DeferredInterrupt,
+               max_steps: int | None) -> str | None:
     """Train one epoch (or its rest); returns why it stopped early (``interrupt``,
     ``max_steps``) or None when the epoch is complete."""
-    from tqdm.auto import tqdm
-
-    info, epochs = ddp.current(), task.config.epochs
     run.data_gen.set_state(run.epoch_data_state)
-    bar = tqdm(data.epoch(run.data_gen, task.device, skip=run.skip), total=len(data),
-               initial=run.skip, desc=f"{task.name} epoch {run.epoch + 1}/{epochs}",
-               disable=not (progress and info.is_main),
-               # one bar on screen, not one per epoch: earlier bars close when done
-               leave=run.epoch + 1 == epochs)
+    bar.set_description(f"{task.name} epoch {run.epoch + 1}/{task.config.epochs}", refresh=False)
     done, reason = run.skip, None
-    for batch in bar:
+    for batch in data.epoch(run.data_gen, task.device, skip=run.skip):
         t0 = time.perf_counter()
         losses = task.step(batch)
         seconds = time.perf_counter() - t0
@@ -204,13 +197,13 @@ def _run_epoch(task: Task, data, run: _Progress, interrupt: _DeferredInterrupt,
         _append(run.history, {"step": run.global_step, "epoch": run.epoch + 1,
                               "seconds": seconds, **losses})
         bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
+        bar.update()
         if stop_flag:
             reason = "interrupt"
         elif max_steps is not None and run.global_step >= max_steps:
             reason = "max_steps"
         if reason:
             break
-    bar.close()
     if reason and done < len(data):
         _save(task, run, in_epoch=done)  # mid-epoch: resume exactly here
         return reason
@@ -259,10 +252,17 @@ def fit(task: Task, data: Batches | PairedBatches, *, out_dir: str | Path,
     if task.fixed is None:
         task.fixed = task.make_fixed(data)
 
+    from tqdm.auto import tqdm
+
+    # one bar for the whole run (not one per epoch, which a stored notebook would keep 50 of)
+    epochs, per_epoch = task.config.epochs, len(data)
+    bar = tqdm(total=epochs * per_epoch, initial=min(run.epoch * per_epoch + run.skip,
+                                                     epochs * per_epoch),
+               disable=not (progress and ddp.current().is_main), desc=task.name)
     reason = None
-    with _DeferredInterrupt() as interrupt:
-        while run.epoch < task.config.epochs and reason is None:
-            reason = _run_epoch(task, data, run, interrupt, max_steps, progress)
+    with _DeferredInterrupt() as interrupt, bar:
+        while run.epoch < epochs and reason is None:
+            reason = _run_epoch(task, data, run, bar, interrupt, max_steps)
 
     if reason == "interrupt":
         if ddp.current().is_main:

@@ -146,7 +146,8 @@ def cyclegan_step(G_AB, G_BA, D_A, D_B, opt_g, opt_d, real_A, real_B, *, lambda_
     reference options (``pool_A/pool_B = ImagePool(50)``, ``lambda_identity=0.5 * lambda_cycle``,
     linear LR decay via the schedulers in :mod:`gan_course.training.tasks`) are available;
     :class:`~gan_course.training.image_pool.ImagePool` keeps the past fakes.
-    Returns ``{"loss_d", "loss_g", "loss_cycle", "loss_identity"}``.
+    Returns ``{"loss_d", "loss_g", "loss_adv", "loss_cycle", "loss_identity"}``: ``loss_g`` is
+    the whole generator loss, ``loss_adv`` its adversarial part alone (comparable with ``loss_d``).
     """
     device = real_A.device
     pool_A, pool_B = pool_A or ImagePool(0), pool_B or ImagePool(0)
@@ -170,5 +171,5 @@ def cyclegan_step(G_AB, G_BA, D_A, D_B, opt_g, opt_d, real_A, real_B, *, lambda_
         loss_g = loss_adv + lambda_cycle * loss_cyc + lambda_identity * loss_id
     optimizer_step(loss_g, opt_g, scaler_g)
 
-    return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "loss_cycle": loss_cyc.item(),
-            "loss_identity": loss_id.item()}
+    return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "loss_adv": loss_adv.item(),
+            "loss_cycle": loss_cyc.item(), "loss_identity": loss_id.item()}
