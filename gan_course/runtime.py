@@ -139,6 +139,32 @@ def run_dir(cfg) -> Path:
     return runs_root() / cfg.profile / f"{cfg.task}-{cfg.data_source}-seed{cfg.seed}"
 
 
+def in_colab() -> bool:
+    """True inside Google Colab."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def kaggle_credentials_from_colab() -> bool:
+    """On Colab, copy the ``KAGGLE_USERNAME`` and ``KAGGLE_KEY`` secrets (the key icon in Colab's
+    left bar; allow the notebook access) into the environment, where ``kagglehub`` finds them.
+
+    Returns True when both were found; False off Colab or when a secret is missing or not shared
+    with this notebook (then ``python -m gan_course data fetch`` explains the manual route).
+    """
+    try:
+        from google.colab import userdata
+    except ImportError:
+        return False
+    values = {}
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY"):
+        try:
+            values[name] = userdata.get(name)
+        except Exception:  # SecretNotFoundError / NotebookAccessError: not set or not shared
+            return False
+    os.environ.update(values)
+    return True
+
+
 def describe(device: torch.device | None = None, profile: str | None = None) -> str:
     """One-paragraph environment summary printed by every notebook's setup cell."""
     device = device or get_device()

@@ -110,3 +110,32 @@ def test_a_gpu_without_real_data_runs_the_long_profile_on_toy_data(monkeypatch, 
     load_data(replace(cfg, n_train=64))  # the data banner says how to switch to the real set
     out = capsys.readouterr().out
     assert "TOY eyeglasses" in out and "GAN_COURSE_PROFILE=full" in out and "data fetch" in out
+
+
+def test_kaggle_credentials_come_from_colab_secrets(monkeypatch):
+    import sys
+    import types
+
+    from gan_course.runtime import kaggle_credentials_from_colab
+
+    assert kaggle_credentials_from_colab() is False  # not on Colab
+    secrets = {"KAGGLE_USERNAME": "student", "KAGGLE_KEY": "abc123"}
+
+    def get(name):
+        if name not in secrets:
+            raise KeyError(name)  # Colab raises SecretNotFoundError
+        return secrets[name]
+
+    colab = types.ModuleType("google.colab")
+    colab.userdata = types.SimpleNamespace(get=get)
+    monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.delenv("KAGGLE_USERNAME", raising=False)
+    monkeypatch.delenv("KAGGLE_KEY", raising=False)
+    assert kaggle_credentials_from_colab() is True
+    import os
+
+    assert os.environ["KAGGLE_USERNAME"] == "student" and os.environ["KAGGLE_KEY"] == "abc123"
+    del secrets["KAGGLE_KEY"]
+    monkeypatch.delenv("KAGGLE_USERNAME")
+    assert kaggle_credentials_from_colab() is False and "KAGGLE_USERNAME" not in os.environ

@@ -1,4 +1,4 @@
-"""Render functions and widget wrappers of gan_course.explorers (notebooks 05 and 06).
+"""Render functions and widget wrappers of gan_course.explorers (notebooks 06 and 07).
 
 Tiny untrained models keep this fast; an untrained generator still depends on its inputs, which
 is all these properties need.

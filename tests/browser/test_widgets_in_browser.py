@@ -22,7 +22,7 @@ from .lab import (
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 
 NB02 = "notebooks/02_convolution_padding_stride.ipynb"
-NB05 = "notebooks/05_cgan_wgan_gp_eyeglasses.ipynb"
+NB06 = "notebooks/06_cgan_wgan_gp_eyeglasses.ipynb"
 
 
 def _slider(page, description: str):
@@ -84,9 +84,9 @@ def test_conv_explorer_stride_slider_updates_output_shape(tmp_path):
 
 
 def test_cgan_explorer_label_weight_slider_changes_image(tmp_path):
-    with jupyter_lab(tmp_path, [NB05]) as (base, token), chromium_page(tmp_path) as page:
-        errors = open_notebook_and_run_all(page, base, token, NB05, timeout_s=360)
-        assert errors == 0, "notebook 05 raised errors when run in JupyterLab"
+    with jupyter_lab(tmp_path, [NB06]) as (base, token), chromium_page(tmp_path) as page:
+        errors = open_notebook_and_run_all(page, base, token, NB06, timeout_s=360)
+        assert errors == 0, "notebook 06 raised errors when run in JupyterLab"
 
         weight = _slider(page, "label weight")
         weight.scroll_into_view_if_needed()
@@ -94,7 +94,7 @@ def test_cgan_explorer_label_weight_slider_changes_image(tmp_path):
         image = box.last.locator("img").first
         image.wait_for(state="visible")
         before = image.get_attribute("src")
-        screenshot(page, "05_cgan_explorer_before")
+        screenshot(page, "06_cgan_explorer_before")
 
         start = weight.locator(".widget-readout").inner_text()
         _press(weight, page, "End")  # jump the slider to the other end of its range
@@ -106,5 +106,5 @@ def test_cgan_explorer_label_weight_slider_changes_image(tmp_path):
                          "the generated image after moving 'label weight'", 30_000)
         after = image.get_attribute("src")
         wait_kernel_idle(page)
-        screenshot(page, "05_cgan_explorer_after")
+        screenshot(page, "06_cgan_explorer_after")
         assert after and after != before, "moving 'label weight' did not change the generated image"
