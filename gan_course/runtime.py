@@ -165,6 +165,21 @@ def kaggle_credentials_from_colab() -> bool:
     return True
 
 
+def display_path(path) -> str:
+    """``path`` as printed by the course: relative to the course checkout (``data/ in the course
+    checkout``) or to the home folder (``~/...``) where it lies inside one, else unchanged -- so
+    notebook outputs do not carry the absolute paths of the machine that ran them."""
+    path = Path(path).expanduser().resolve()
+    repo = repo_root()
+    if repo is not None and path.is_relative_to(repo):
+        rel = path.relative_to(repo).as_posix()
+        return "the course checkout" if rel == "." else f"{rel}/ in the course checkout"
+    home = Path.home().resolve()
+    if path.is_relative_to(home) and path != home:
+        return f"~/{path.relative_to(home).as_posix()}"
+    return str(path)
+
+
 def describe(device: torch.device | None = None, profile: str | None = None) -> str:
     """One-paragraph environment summary printed by every notebook's setup cell."""
     device = device or get_device()
@@ -174,7 +189,7 @@ def describe(device: torch.device | None = None, profile: str | None = None) -> 
         + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
         f"profile {profile!r} (set GAN_COURSE_PROFILE=smoke|demo|long|full to change; full = "
         f"the book's run on the real data)",
-        f"data root {data_root()}",
+        f"data root {display_path(data_root())}",
     ]
     return "\n".join(lines)
 

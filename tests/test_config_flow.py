@@ -139,3 +139,20 @@ def test_kaggle_credentials_come_from_colab_secrets(monkeypatch):
     del secrets["KAGGLE_KEY"]
     monkeypatch.delenv("KAGGLE_USERNAME")
     assert kaggle_credentials_from_colab() is False and "KAGGLE_USERNAME" not in os.environ
+
+
+def test_the_setup_banner_prints_no_absolute_path_of_this_machine(monkeypatch):
+    """Stored notebook outputs show the data root relative to the checkout or the home folder."""
+    from pathlib import Path
+
+    from gan_course.runtime import describe, display_path, repo_root
+
+    repo = repo_root()
+    assert repo is not None  # the tests run from a checkout
+    monkeypatch.setenv("GAN_COURSE_DATA", str(repo / "data"))
+    banner = describe(torch.device("cpu"), "demo")
+    assert "data root data/ in the course checkout" in banner and str(repo) not in banner
+    assert display_path(repo) == "the course checkout"
+    assert display_path(Path.home() / "datasets" / "gan") == "~/datasets/gan"
+    elsewhere = Path("/") / "srv-not-home" / "data"
+    assert display_path(elsewhere) == str(elsewhere)  # outside both: said as it is

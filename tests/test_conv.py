@@ -14,6 +14,7 @@ from gan_course.notebook.conv import (
     conv_transpose2d_numpy,
     conv_transpose_output_size,
     pad_numpy,
+    stamp_counts,
 )
 
 RNG = np.random.default_rng(0)
@@ -136,3 +137,28 @@ def test_bad_inputs_give_clear_errors():
         conv_transpose_output_size(4, 4, 2, 1, output_padding=2)
     with pytest.raises(ValueError, match="batch axis"):
         batchnorm_numpy(np.zeros(3))
+
+
+@pytest.mark.parametrize("n,k,s,p,op", [(3, 4, 2, 1, 0), (3, 3, 2, 0, 0), (4, 3, 2, 1, 1),
+                                        (2, 2, 2, 0, 0), (5, 5, 3, 2, 1)])
+def test_stamp_counts_are_the_transposed_conv_of_ones(n, k, s, p, op):
+    ones = torch.ones(1, 1, n, n, dtype=torch.float64)
+    ref = F.conv_transpose2d(ones, torch.ones(1, 1, k, k, dtype=torch.float64), stride=s,
+                             padding=p, output_padding=op)[0, 0].numpy()
+    counts = stamp_counts(n, k, s, p, op)
+    assert counts.dtype.kind == "i" and counts.shape == ref.shape
+    np.testing.assert_array_equal(counts, ref)
+
+
+def test_stamp_counts_show_even_and_uneven_overlap():
+    # No overlap: every output pixel gets exactly one stamp.
+    assert set(np.unique(stamp_counts(3, 2, 2))) == {1}
+    # DCGAN's layer (k=4, s=2, p=1): corners 1, edges 2, all of the interior 4 -- even overlap.
+    dcgan = stamp_counts(4, 4, 2, 1)
+    assert dcgan[0, 0] == 1 and dcgan[0, 3] == 2 and (dcgan[1:-1, 1:-1] == 4).all()
+    # k=3, s=2: the interior alternates 1, 2, 4 stamps -- uneven overlap, a checkerboard.
+    inner = stamp_counts(5, 3, 2)[2:-2, 2:-2]
+    assert set(np.unique(inner)) == {1, 2, 4}
+    np.testing.assert_array_equal(inner[:2, :2], [[4, 2], [2, 1]])
+    # Without cropping, the counts add up to one k x k stamp per input cell.
+    assert stamp_counts(4, 3, 2).sum() == 4 * 4 * 3 * 3

@@ -6,7 +6,11 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from gan_course.notebook.conv_pictures import plot_transposed_scatter
+from gan_course.notebook.conv_pictures import (
+    plot_sliding_window,
+    plot_transposed_scatter,
+    plot_value_grids,
+)
 from gan_course.notebook.explorers import render_conv_explorer
 
 
@@ -76,3 +80,30 @@ def test_transposed_scatter_has_one_stamp_per_input_cell():
     assert len(_artists(fig, "stamp")) == 3 and len(_artists(fig, "kept-output")) == 1
     with pytest.raises(ValueError, match="at most 4"):
         plot_transposed_scatter(torch.zeros(5, 5).numpy(), [[1]])
+
+
+@pytest.mark.parametrize("n,k,s,p,grey,pink", [(5, 3, 2, 1, True, False), (8, 3, 3, 0, False, True),
+                                               (9, 3, 3, 1, True, True), (7, 3, 1, 0, False, False)])
+def test_sliding_window_legend_names_only_colours_in_the_picture(n, k, s, p, grey, pink):
+    fig = plot_sliding_window(n, k, s, p)
+    ax_in = fig.axes[0]
+    grid = ax_in.get_images()[0].get_array()
+    assert bool((grid == 1).any()) == grey and bool((grid == 2).any()) == pink
+    label = ax_in.get_xlabel()
+    assert ("grey" in label) == grey and ("pink" in label) == pink
+    if not (grey or pink):
+        assert "every input cell" in label
+
+
+def test_value_grids_write_every_value_in_its_panel():
+    counts = [[1, 2, 1], [2, 4, 2], [1, 2, 1]]
+    fig = plot_value_grids({"k=4, s=2": counts, "flat": [[3, 3], [3, 3]]}, suptitle="stamps")
+    assert [ax.get_title() for ax in fig.axes] == ["k=4, s=2", "flat"]
+    texts = [[t.get_text() for t in ax.texts if t.get_gid() == "value"] for ax in fig.axes]
+    assert texts[0] == ["1", "2", "1", "2", "4", "2", "1", "2", "1"] and texts[1] == ["3"] * 4
+    big = plot_value_grids([torch.zeros(12, 12).numpy()])  # large grids: colours only
+    assert not [t for t in big.axes[0].texts if t.get_gid() == "value"]
+    with pytest.raises(ValueError, match="2-D"):
+        plot_value_grids([[1, 2, 3]])
+    with pytest.raises(ValueError, match="titles"):
+        plot_value_grids([counts], titles=["a", "b"])

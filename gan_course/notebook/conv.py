@@ -168,6 +168,26 @@ def conv_transpose2d_numpy(x, kernel, stride: int = 1, padding: int = 0,
     return full[padding:padding + h_out, padding:padding + w_out]
 
 
+def stamp_counts(n: int, k: int, s: int = 1, p: int = 0, output_padding: int = 0) -> np.ndarray:
+    r"""How many kernel stamps land on each output pixel of a transposed convolution.
+
+    A transposed convolution of an ``n x n`` input with a ``k x k`` kernel and stride ``s`` adds one
+    ``k x k`` stamp per input cell, ``s`` cells apart. Output pixel ``(i, j)`` is the sum of
+    ``stamp_counts(...)[i, j]`` products ``x * w``. Where that number varies from pixel to pixel
+    (``k`` not divisible by ``s``: *uneven overlap*), a constant input already gives a patterned
+    output -- the origin of checkerboard artefacts (Odena, Dumoulin & Olah, 2016).
+
+    It is the transposed convolution of an all-ones input with an all-ones kernel, so the counts
+    are ``c_i c_j`` with ``c`` the one-axis counts (1, 2 or 4 in 2-D for ``k = 4, s = 2``).
+
+    Returns:
+        int array of shape ``(n_out, n_out)``, ``n_out = conv_transpose_output_size(n, k, s, p,
+        output_padding)``.
+    """
+    counts = conv_transpose2d_numpy(np.ones((n, n)), np.ones((k, k)), s, p, output_padding)
+    return np.rint(counts).astype(int)
+
+
 def batchnorm_numpy(x, eps: float = 1e-5, gamma=None, beta=None) -> np.ndarray:
     r"""Batch normalisation in training mode, per channel (axis 1).
 

@@ -10,6 +10,7 @@ Artists that tests look for carry a ``gid``:
   one stride to the right and one stride down (dashed), ``"window-centres"``: one dot per
   window position, i.e. ``H_out * W_out`` dots.
 - ``"stamp"``: one rectangle per input cell in the transposed-convolution picture.
+- ``"value"``: one number per annotated cell in :func:`plot_value_grids`.
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ def plot_sliding_window(input_size: int, kernel_size: int, stride: int = 1, padd
                         figsize: tuple[float, float] = (8.0, 4.0)) -> Figure:
     """Draw where a square ``kernel_size`` window lands on a square ``input_size`` input.
 
-    Left panel: the padded input (padding cells grey, input cells no window ever reaches pink),
-    the first window filled, the next window to the right and below dashed, and a dot at the
+    Left panel: the padded input (padding cells grey, input cells no window ever reaches pink;
+    the legend under it names only the colours present), the first window filled, the next window to the right and below dashed, and a dot at the
     centre of every window position. Right panel: the ``H_out x W_out`` output, one cell per dot.
 
     Raises:
@@ -89,7 +90,7 @@ def plot_sliding_window(input_size: int, kernel_size: int, stride: int = 1, padd
     ax_in.scatter(jj.ravel() * stride + centre, ii.ravel() * stride + centre, s=18,
                   color="tab:blue", zorder=3, gid="window-centres")
     ax_in.set_title(f"padded input {m}×{m}\n(input {input_size}, padding {padding})", fontsize=10)
-    ax_in.set_xlabel("grey: padding · pink: input no window reaches", fontsize=8)
+    ax_in.set_xlabel(_window_legend(padding > 0, bool((grid == 2).any())), fontsize=8)
 
     ax_out.imshow(np.zeros((n_out, n_out)), cmap=_GRID_CMAP, vmin=0, vmax=2)
     _grid_axes(ax_out, n_out, n_out)
@@ -99,6 +100,13 @@ def plot_sliding_window(input_size: int, kernel_size: int, stride: int = 1, padd
     fig.suptitle(f"kernel {kernel_size}, stride {stride}, padding {padding}: "
                  f"{n_out * n_out} window positions", fontsize=11)
     return fig
+
+
+def _window_legend(has_padding: bool, has_skipped: bool) -> str:
+    """Legend of the padded-input panel: name only the cell colours that are in the picture."""
+    parts = (["grey: padding"] if has_padding else []) + (
+        ["pink: input no window reaches"] if has_skipped else [])
+    return " · ".join(parts) if parts else "every input cell is inside some window"
 
 
 def plot_kernel_does_not_fit(input_size: int, kernel_size: int, padding: int = 0,
@@ -184,4 +192,46 @@ def plot_transposed_scatter(x, kernel, stride: int = 1, padding: int = 0,
                                               if padding else ""), fontsize=9)
     fig.suptitle(f"transposed convolution, stride {stride}: each input cell stamps the kernel",
                  fontsize=10)
+    return fig
+
+
+def plot_value_grids(grids, titles=None, suptitle: str | None = None, annotate: bool | None = None,
+                     cmap: str = "Oranges", panel_size: float = 2.2) -> Figure:
+    """Show 2-D arrays side by side as coloured grids, one panel each, with their numbers written in.
+
+    Used for the stamp counts of a transposed convolution (which output pixels get 1, 2 or 4
+    stamps) and for the outputs of upsampling layers on a constant input (checkerboard or not).
+    Each panel has its own colour scale (white = its smallest value), so a pattern shows even when
+    the values differ little; a constant panel is white.
+
+    Args:
+        grids: a sequence of 2-D arrays, or a dict ``{title: array}``.
+        titles: panel titles (ignored when ``grids`` is a dict).
+        annotate: write every value in its cell (``"value"`` gid); default: only for grids of at
+            most 10 x 10 cells.
+    """
+    if isinstance(grids, dict):
+        titles, grids = list(grids), list(grids.values())
+    arrays = [np.asarray(g, dtype=float) for g in grids]
+    if not arrays or any(a.ndim != 2 for a in arrays):
+        raise ValueError(f"plot_value_grids takes one or more 2-D arrays, got shapes "
+                         f"{[a.shape for a in arrays]}.")
+    titles = list(titles) if titles is not None else [""] * len(arrays)
+    if len(titles) != len(arrays):
+        raise ValueError(f"{len(titles)} titles for {len(arrays)} grids.")
+    fig = Figure(figsize=(panel_size * len(arrays), panel_size + (0.5 if suptitle else 0.2)),
+                 layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(arrays)))
+    for ax, a, title in zip(axes, arrays, titles):
+        lo, hi = float(a.min()), float(a.max())
+        ax.imshow(a, cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1)
+        _grid_axes(ax, *a.shape)
+        write = annotate if annotate is not None else max(a.shape) <= 10
+        if write:
+            size = 8 if max(a.shape) <= 6 else 6
+            for (r, c), v in np.ndenumerate(a):
+                ax.text(c, r, f"{v:.3g}", ha="center", va="center", fontsize=size, gid="value")
+        ax.set_title(title, fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
     return fig
