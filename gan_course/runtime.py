@@ -44,8 +44,8 @@ _DISK_REASONS = {
     errno.ENOSPC: ("the disk is full", "free some space, or "),
     errno.EDQUOT: ("the disk quota is used up", "free some space, or "),
     errno.EFBIG: ("the file is too large for this file system (FAT32 stops at 4 GB)", ""),
-    errno.EACCES: ("permission denied", ""),
-    errno.EPERM: ("permission denied", ""),
+    errno.EACCES: ("permission denied", "fix the folder's permissions, or "),
+    errno.EPERM: ("permission denied", "fix the folder's permissions, or "),
     errno.EROFS: ("the file system is read-only", ""),
 }
 DISK_ERRNOS = frozenset(_DISK_REASONS)
@@ -53,9 +53,10 @@ DISK_ERRNOS = frozenset(_DISK_REASONS)
 
 
 def storage_error(exc: OSError, what: str, where,
-                  fix: str = "set GAN_COURSE_DATA to a writable folder on a disk with room"
-                  ) -> StorageError:
-    """A one-line :class:`StorageError` for a failed write of ``what`` in folder ``where``."""
+                  fix: str = "set GAN_COURSE_DATA to a folder on another disk") -> StorageError:
+    """A one-line :class:`StorageError` for a failed write of ``what`` in folder ``where``:
+    what, where, why (from ``exc.errno``) and what to do (``fix``, after any errno-specific
+    first step such as freeing space)."""
     reason, first = _DISK_REASONS.get(exc.errno, (exc.strerror or str(exc), ""))
     todo = first + fix
     err = StorageError(f"Cannot write {what} in {where}: {reason}. {todo[:1].upper()}{todo[1:]}.")

@@ -231,6 +231,9 @@ def load_data(cfg, verbose: bool = True) -> Batches | PairedBatches:
             black, blond = (HAIR_CLASSES.index(c) for c in ("black", "blond"))  # A, B
             batches = PairedBatches(cache.batches(cfg.batch_size, rows[labels[rows] == black]),
                                     cache.batches(cfg.batch_size, rows[labels[rows] == blond]))
+    if verbose and keep is not None:
+        print(f"Using a seeded random subset of {len(keep):,} of these {len(labels):,} images "
+              f"(n_train of the {cfg.profile} profile; the full profile uses them all).")
     note = data_note(cfg)
     if verbose and note:
         print(note)

@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 MIN_IMAGE_SIDE = 8
 """Images whose shorter side is below this many pixels are skipped (counted), never upscaled:
@@ -64,8 +64,11 @@ def image_problem(path) -> str | None:
                 if im.format == "JPEG":
                     im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
                 im.load()
+    except UnidentifiedImageError:
+        return "unreadable (not an image file Pillow can open)"
     except Exception as exc:  # noqa: BLE001 - any decoder failure means "unusable file"
-        return f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"unreadable ({text.replace(str(path), Path(path).name)})"
     return None
 
 

@@ -252,7 +252,7 @@ def _sample_images(paths: list[Path], k: int = 5) -> tuple[int, list[str]]:
         if problem is None:
             ok += 1
         else:
-            bad.append(f"{p.name} ({problem})")
+            bad.append(f"{p.name} {problem}")
     return ok, bad
 
 
@@ -367,7 +367,8 @@ def check(name: str, path) -> CheckReport:
         ok, bad = _sample_images(images)
         report.samples_ok = ok
         if bad and ok == 0:
-            raise DataError(f"No sample image in {img_dir} could be decoded: {', '.join(bad)}. "
+            raise DataError(f"No sample image in {img_dir} could be decoded ({len(bad)} tried, "
+                            f"e.g. {bad[0]}). "
                             f"The download is probably corrupt; download it again.{fix}")
         if bad:
             report.warnings.append(f"unreadable sample images: {', '.join(bad)} (they will be skipped)")

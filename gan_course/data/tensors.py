@@ -243,7 +243,7 @@ def build_cache(folder, size: int = 64, cache_dir=None, verbose: bool = True,
         except (OSError, ValueError, KeyError):
             pass  # damaged manifest: rebuild
     n = len(files)
-    what = f"the image cache ({n * 3 * size * size / 1e9:.2g} GB)"
+    what = f"the image cache ({_human_bytes(n * 3 * size * size)})"
     tmps: list[Path] = []
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -257,6 +257,14 @@ def build_cache(folder, size: int = 64, cache_dir=None, verbose: bool = True,
                 tmp.unlink(missing_ok=True)
             except OSError:  # read-only: then it was never written either
                 pass
+
+
+def _human_bytes(n: int) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.3g} {unit}" if unit != "bytes" else f"{n} bytes"
+        n /= 1000
+    return f"{n:.3g} TB"  # pragma: no cover
 
 
 def _reserve(path: Path) -> None:
