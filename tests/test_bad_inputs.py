@@ -213,7 +213,8 @@ def _prep(src, name="eyeglasses"):
 
 
 def _train(task, *extra):
-    return ["train", task, "--profile", "smoke", "--no-progress", "--max-steps", "1", *extra]
+    steps = () if "--max-steps" in extra else ("--max-steps", "1")
+    return ["train", task, "--profile", "smoke", "--no-progress", *steps, *extra]
 
 
 def _sample(ckpt, *extra, out="x.png"):
@@ -266,7 +267,7 @@ CASES = [
     Case("prepare: 1x1 image", lambda t, m: _prep(tiny_face(t)),
          0, ("1 image too small", "face-2.png too small (1x1 px"), stream="out", one_line=False),
     Case("prepare: both hair colours", lambda t, m: _prep(celeba(t, edit=both_hair), "celeba"),
-         0, ("1 rows have both Black_Hair and Blond_Hair: sorted into black",), stream="out",
+         0, ("1 row has both Black_Hair and Blond_Hair: sorted into black",), stream="out",
          one_line=False),
     Case("prepare: one image, two labels", lambda t, m: _prep(conflicting(t)),
          0, ("2 conflicting labels", "face-1.png labelled glasses and no_glasses"), stream="out",

@@ -50,7 +50,7 @@ def test_celeba_hair_sorted_and_counts(tmp_path):
     assert (tmp_path / "dst" / "black" / df.image_id[0]).is_file()
     assert not (tmp_path / "dst" / "blond" / df.image_id[0]).exists()
     assert rep.both_hair == 1
-    assert "1 rows have both Black_Hair and Blond_Hair: sorted into black" in str(rep)
+    assert "1 row has both Black_Hair and Blond_Hair: sorted into black" in str(rep)
     assert rep.skipped_neither == int(((df.Black_Hair == -1) & (df.Blond_Hair == -1)).sum())
     assert prepare_celeba_hair(src, tmp_path / "dst").new == 0
     assert tree_hash(src) == before

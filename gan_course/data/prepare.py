@@ -106,8 +106,9 @@ class PrepareReport:
             lines.append(f"  skipped rows: {self.skipped_text()}"
                          + (f" (e.g. {'; '.join(self.problems[:3])})" if self.problems else ""))
         if self.both_hair:
-            lines.append(f"  {self.both_hair:,} rows have both Black_Hair and Blond_Hair: sorted "
-                         f"into black, as the book's if/elif does")
+            rows = "1 row has" if self.both_hair == 1 else f"{self.both_hair:,} rows have"
+            lines.append(f"  {rows} both Black_Hair and Blond_Hair: sorted into black, as the "
+                         f"book's if/elif does")
         return lines
 
     def __str__(self) -> str:
