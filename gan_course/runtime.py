@@ -16,6 +16,7 @@ Environment variables (all optional):
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import sys
@@ -32,6 +33,38 @@ networks trained longer on toy data (the shipped checkpoints' recipe; the defaul
 
 class DeviceUnavailable(RuntimeError):
     """The requested device is not there (or is not a device name); the message says what is."""
+
+
+class StorageError(OSError):
+    """Writing data failed because of the disk (full, file too large, no permission, read-only).
+
+    An ``OSError`` (so code that catches those still does) whose message says what could not be
+    written where, why, and what to do -- instead of numpy's or Pillow's traceback.
+    """
+
+
+_DISK_REASONS = {
+    errno.ENOSPC: ("the disk is full", "free some space, or "),
+    errno.EDQUOT: ("the disk quota is used up", "free some space, or "),
+    errno.EFBIG: ("the file is too large for this file system (FAT32 stops at 4 GB)", ""),
+    errno.EACCES: ("permission denied", "fix the folder's permissions, or "),
+    errno.EPERM: ("permission denied", "fix the folder's permissions, or "),
+    errno.EROFS: ("the file system is read-only", ""),
+}
+DISK_ERRNOS = frozenset(_DISK_REASONS)
+"""errno values that mean "this disk cannot take the write" (see :func:`storage_error`)."""
+
+
+def storage_error(exc: OSError, what: str, where,
+                  fix: str = "set GAN_COURSE_DATA to a folder on another disk") -> StorageError:
+    """A one-line :class:`StorageError` for a failed write of ``what`` in folder ``where``:
+    what, where, why (from ``exc.errno``) and what to do (``fix``, after any errno-specific
+    first step such as freeing space)."""
+    reason, first = _DISK_REASONS.get(exc.errno, (exc.strerror or str(exc), ""))
+    todo = first + fix
+    err = StorageError(f"Cannot write {what} in {where}: {reason}. {todo[:1].upper()}{todo[1:]}.")
+    err.errno = exc.errno
+    return err
 
 
 def get_device(prefer: str | None = None) -> torch.device:
@@ -116,7 +149,11 @@ def data_root(create: bool = True) -> Path:
         repo = repo_root()
         root = repo / "data" if repo is not None else Path.cwd() / "data"
     if create:
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_error(exc, "the data folder", root.parent,
+                                "set GAN_COURSE_DATA to a folder you can write to") from None
     return root.resolve()
 
 

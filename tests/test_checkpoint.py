@@ -1,5 +1,7 @@
 """Checkpoints: atomic writes, weights_only loading, clear errors on bad files."""
 
+import datetime
+import os
 import random
 import re
 from pathlib import Path
@@ -99,3 +101,20 @@ def test_no_unsafe_torch_load_in_the_package():
             if "weights_only=True" not in call.split("\n\n")[0]:
                 offenders.append(f"{py.name}:{text[:m.start()].count(chr(10)) + 1}")
     assert not offenders, f"torch.load without weights_only=True: {offenders}"
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo would run",))
+
+
+@pytest.mark.parametrize("obj,name", [(_RunsCode(), f"{os.system.__module__}.system"),
+                                      (datetime.date(2020, 1, 1), "datetime.date")])
+def test_refusal_names_the_global_without_torchs_advice(obj, name, tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "gan_course.checkpoint/1", "obj": obj}, path)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    msg = str(err.value)
+    assert f"asks to import {name}," in msg and msg.count("\n") == 0
+    assert "weights_only" not in msg and "Re-running" not in msg and "safe_globals" not in msg

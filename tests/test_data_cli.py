@@ -38,3 +38,26 @@ def test_errors_are_one_line_exit_1(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("gan_course.data.sources.network_available", lambda *a, **k: False)
     assert main(["data", "fetch", "anime"]) == 1
     assert "data check anime" in capsys.readouterr().err
+
+
+def test_data_readme_commands_are_copy_pasteable(capsys):
+    """Every ``python -m gan_course ...`` in data/README.md parses as it stands: no placeholder,
+    no missing argument."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from gan_course.cli import build_parser
+
+    text = (Path(__file__).resolve().parents[1] / "data" / "README.md").read_text()
+    commands = re.findall(r"`(python -m gan_course [^`]+)`", text)
+    commands += [line.split(" #")[0] for line in text.splitlines()
+                 if line.startswith("python -m gan_course ")]
+    for command in commands:
+        argv = shlex.split(command)[3:]
+        assert not any("<" in a or ">" in a for a in argv), command
+        try:
+            build_parser().parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"data/README.md: `{command}` does not parse: {capsys.readouterr().err}")
+    assert len(commands) >= 8

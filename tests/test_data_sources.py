@@ -114,3 +114,27 @@ def test_check_fashion_gz_hint(tmp_path):
         (raw / (f + ".gz")).write_bytes(b"\x1f\x8b")
     with pytest.raises(DataError, match="gunzip"):
         check("fashion_mnist", tmp_path)
+
+
+@pytest.mark.parametrize("name,column,values,expected", [
+    ("eyeglasses", "glasses", ["yes", "no"], "expected 0 or 1"),
+    ("celeba", "Black_Hair", [2, "x"], "expected 1 or -1"),
+])
+def test_check_names_invalid_label_values(name, column, values, expected, tmp_path):
+    writer = toy.write_eyeglasses if name == "eyeglasses" else toy.write_celeba
+    src = writer(tmp_path / name, 6, size=32)
+    csv = src / DATASETS[name].csv
+    import pandas as pd
+
+    df = pd.read_csv(csv)
+    df[column] = df[column].astype(object)
+    df.loc[:1, column] = values
+    df.to_csv(csv, index=False)
+    with pytest.raises(DataError) as err:
+        check(name, src)
+    msg = str(err.value)
+    assert f"column {column!r} has invalid values" in msg and expected in msg
+    shown = msg.split("invalid values ", 1)[1]
+    for v in values:
+        assert (repr(v) if isinstance(v, str) else str(v)) in shown
+    assert "in 2 of 6 rows" in msg

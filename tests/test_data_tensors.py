@@ -130,3 +130,68 @@ def test_fashion_batches_toy(tmp_path, monkeypatch):
     ds = data.load_fashion(n=100, train=False)
     assert ds.data.shape == (100, 28, 28) and ds.data.dtype == torch.uint8
     assert 0 <= int(ds.targets[0]) < 10
+
+
+def _png16_rgb(path, rgb16):
+    """Write a 16-bit-per-channel RGB PNG by hand (Pillow cannot write one)."""
+    import struct
+    import zlib
+
+    h, w, _ = rgb16.shape
+    raw = b"".join(b"\0" + rgb16[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0,
+                                                                      0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_16_bit_images_are_scaled_not_clipped(tmp_path):
+    grey = np.full((16, 16), 32768, np.uint16)  # mid grey in 16 bits
+    grey[:, :8] = 65535
+    Image.fromarray(grey).save(tmp_path / "grey16.png")
+    assert Image.open(tmp_path / "grey16.png").mode == "I;16"
+    out = decode_image(tmp_path / "grey16.png", 16)
+    assert out[:, :, :8].min() == 255 and out[:, :, 8:].max() == 128 == out[:, :, 8:].min()
+    rgb = np.zeros((16, 16, 3), np.uint16)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 65535, 32768, 0
+    _png16_rgb(tmp_path / "rgb16.png", rgb)
+    out = decode_image(tmp_path / "rgb16.png", 16)
+    assert out[0].min() == 255 and out[1].min() == 128 == out[1].max() and out[2].max() == 0
+
+
+def test_cache_notices_a_replaced_file_with_the_same_size_and_mtime(tmp_path):
+    root = tmp_path / "imgs" / "a"
+    root.mkdir(parents=True)
+    for i in range(3):  # BMP: the file size depends on the image size only
+        Image.fromarray(np.full((20, 20, 3), 100 + i, np.uint8)).save(root / f"{i}.bmp")
+    assert build_cache(tmp_path / "imgs", 16, cache_dir=tmp_path / "c").images[0].min() == 100
+    target = root / "0.bmp"
+    st = target.stat()
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "new.bmp")
+    (tmp_path / "new.bmp").replace(target)  # new content, same name and size ...
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))  # ... and the old mtime (cp -p, unzip)
+    assert (target.stat().st_size, target.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    again = build_cache(tmp_path / "imgs", 16, cache_dir=tmp_path / "c")
+    assert again.rebuilt and again.images[0].max() == 0
+
+
+def test_class_ids_are_fixed_by_name(folder, tmp_path):
+    cache = build_cache(folder, 32, cache_dir=tmp_path / "c", classes=("b", "a"))
+    assert cache.classes == ["b", "a"] and cache.counts() == {"b": 7, "a": 5}
+    (folder / "zzz").mkdir()  # an extra folder is not a class
+    Image.fromarray(toy.draw_face(1, 40)).save(folder / "zzz" / "x.jpg")
+    assert build_cache(folder, 32, cache_dir=tmp_path / "c", classes=("b", "a")).counts() == {
+        "b": 7, "a": 5}
+    with pytest.raises(DataError, match="no images for class 'c'.*label 1 would mean"):
+        build_cache(folder, 32, cache_dir=tmp_path / "c", classes=("a", "c"))
+
+
+def test_tiny_images_are_skipped_by_the_cache(folder, tmp_path):
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(folder / "a" / "dot.png")
+    with pytest.warns(UserWarning, match=r"1 of 13 images .* dot.png: too small \(1x1 px"):
+        cache = build_cache(folder, 32, cache_dir=tmp_path / "c")
+    assert len(cache) == 12 and cache.skipped == 1

@@ -102,3 +102,58 @@ def test_fashion_and_cyclegan_train_and_sample(task, size, tmp_path, monkeypatch
     assert main(["sample", task, "--checkpoint", str(out / "checkpoint.pt"), "--out", str(png),
                  "--n", "8"]) == 0
     assert Image.open(png).size == size
+
+
+def test_train_real_root_is_subset_and_shows_skipped_rows(tmp_path, monkeypatch, capsys):
+    """--root: real data outside the data folder; smoke's n_train limits it; prepare's skipped
+    rows are shown."""
+    from gan_course.config import get_config
+    from gan_course.data import load_data, toy
+
+    monkeypatch.setenv("GAN_COURSE_DATA", str(tmp_path / "data"))
+    real = toy.write_eyeglasses(tmp_path / "downloads" / "glasses", 80, size=32)
+    (real / "faces-spring-2020" / "faces-spring-2020" / "face-3.png").unlink()
+    out = tmp_path / "run"
+    assert main(["train", "cgan", "--profile", "smoke", "--data", "real", "--root", str(real),
+                 "--out", str(out), "--no-progress", "--max-steps", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "REAL eyeglasses, 79 images" in text
+    assert "skipped rows: 1 image missing (e.g. face-3.png missing)" in text
+    assert "subset of 64 of these 79 images" in text
+    cfg = get_config("cgan", "smoke", data_source="real", data_root=real)
+    assert load_data(cfg, verbose=False).n == cfg.n_train == 64
+
+
+def test_out_folder_is_checked_before_any_data_is_loaded(tmp_path, monkeypatch, capsys):
+    import gan_course.data
+
+    def no_data(*a, **k):
+        raise AssertionError("data was loaded before the output folder was checked")
+
+    monkeypatch.setattr(gan_course.data, "load_data", no_data)
+    afile = tmp_path / "a-file"
+    afile.write_text("")
+    assert main(["train", "dcgan", "--profile", "smoke", "--out", str(afile),
+                 "--no-progress"]) == 1
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_a_failing_sample_grid_never_costs_the_checkpoint(tmp_path, monkeypatch):
+    import errno
+
+    import gan_course.notebook.grids
+    from gan_course.config import get_config
+    from gan_course.data import load_data
+    from gan_course.training import build_task, fit
+
+    def full_disk(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setenv("GAN_COURSE_DATA", str(tmp_path / "data"))
+    monkeypatch.setattr(gan_course.notebook.grids, "save_grid", full_disk)
+    cfg = get_config("dcgan", "smoke", epochs=1)
+    with pytest.raises(OSError, match="No space left"):
+        fit(build_task(cfg, "cpu"), load_data(cfg, verbose=False), out_dir=tmp_path / "run",
+            progress=False)
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert state["epoch"] == 1 and state["global_step"] > 0

@@ -13,10 +13,12 @@ Data flows one way, one module per stage:
 =====================  ==========================================================================
 :mod:`.sources`        the real datasets: registry, ``fetch`` (kagglehub/torchvision), ``check``
 :mod:`.toy`            procedural stand-ins written in the real datasets' on-disk layouts
-:mod:`.prepare`        labelled images -> class folders (links or copies; never destroys)
+:mod:`.prepare`        labelled images -> class folders exactly as the labels say (links or
+                       copies; removes only what it made; never destroys)
 :mod:`.tensors`        class folders -> decode-once uint8 cache (:class:`ImageCache`)
 :mod:`.batches`        cache -> shuffled batches in [-1, 1] (:class:`Batches`, :class:`PairedBatches`)
 :mod:`.datasets`       the path through them: ``load_data(cfg)``, ``load(name)``, folders
+:mod:`.images`         one image file: usable? (whole, big enough) and its 8-bit RGB pixels
 =====================  ==========================================================================
 """
 

@@ -25,16 +25,24 @@ import numpy as np
 
 from gan_course.data import toy
 from gan_course.data.batches import Batches, PairedBatches
-from gan_course.data.prepare import PrepareReport, prepare_celeba_hair, prepare_eyeglasses
+from gan_course.data.prepare import (
+    EYEGLASSES_CLASSES,
+    HAIR_CLASSES,
+    PrepareReport,
+    prepare_celeba_hair,
+    prepare_eyeglasses,
+)
 from gan_course.data.sources import DATASETS, DataError, check, manual_route, real_dir
 from gan_course.data.tensors import ImageCache, build_cache
-from gan_course.runtime import data_root
+from gan_course.runtime import DISK_ERRNOS, data_root, storage_error
 
 IMAGE_SETS = ("anime", "eyeglasses", "celeba")
 """Image datasets :func:`load` decodes (Fashion-MNIST has its own IDX files: :func:`load_fashion`)."""
 
 _WRITERS = {"anime": toy.write_anime, "eyeglasses": toy.write_eyeglasses,
             "celeba": toy.write_celeba}
+CLASSES = {"anime": None, "eyeglasses": EYEGLASSES_CLASSES, "celeba": HAIR_CLASSES}
+"""Class names of each image set in label order, fixed by name (None: anime's single folder)."""
 
 
 def _task_of(dataset: str) -> str:
@@ -81,11 +89,17 @@ def write_toy(dataset: str, n: int | None = None, size: int | None = None, root=
     size = int(size) if size is not None else size_default
     if n < 1:
         raise ValueError(f"n must be >= 1 toy images, got {n}")
-    if dataset == "fashion_mnist":
-        root = Path(root) if root is not None else toy_dir(dataset, n)
-        return toy.write_fashion_mnist(root, n_train=n, n_test=max(100, n // 6), seed=seed)
+    fashion = dataset == "fashion_mnist"
     root = Path(root) if root is not None else toy_dir(dataset, n, size)
-    return _WRITERS[dataset](root, n, seed=seed, size=size)
+    try:
+        if fashion:
+            return toy.write_fashion_mnist(root, n_train=n, n_test=max(100, n // 6), seed=seed)
+        return _WRITERS[dataset](root, n, seed=seed, size=size)
+    except OSError as exc:  # a full or read-only disk: one clear line, not Pillow's traceback
+        if exc.errno in DISK_ERRNOS:
+            raise storage_error(exc, f"the toy {dataset} data", root,
+                                "pass another --root folder, or set GAN_COURSE_DATA") from None
+        raise
 
 
 def source_dir(dataset: str, source: str = "toy", size: int | None = None, n: int | None = None,
@@ -142,14 +156,16 @@ def load(dataset: str, source: str = "toy", size: int | None = None, n: int | No
     """
     _check_name(dataset, IMAGE_SETS)
     size = int(size) if size is not None else toy_defaults(dataset)[1]
-    folder, _ = prepare(dataset, _check_source(source), size, n, root)
-    cache = build_cache(folder, size)
+    folder, report = prepare(dataset, _check_source(source), size, n, root)
+    cache = build_cache(folder, size, classes=CLASSES[dataset])
     if verbose:
         counts = cache.counts()
         detail = (f" ({', '.join(f'{k} {v:,}' for k, v in counts.items())})"
                   if len(counts) > 1 else "")
         print(f"Data: {source.upper()} {dataset}, {len(cache):,} images {size}x{size}{detail} "
               f"-- {_hint(dataset, source)}")
+        if report is not None and (report.has_problems or (source == "real" and report.skipped)):
+            print("\n".join(line.strip() for line in report.notes()))
     return cache
 
 
@@ -212,9 +228,12 @@ def load_data(cfg, verbose: bool = True) -> Batches | PairedBatches:
         if name != "celeba":
             batches = cache.batches(cfg.batch_size, index=keep)
         else:
-            black, blond = cache.classes.index("black"), cache.classes.index("blond")
+            black, blond = (HAIR_CLASSES.index(c) for c in ("black", "blond"))  # A, B
             batches = PairedBatches(cache.batches(cfg.batch_size, rows[labels[rows] == black]),
                                     cache.batches(cfg.batch_size, rows[labels[rows] == blond]))
+    if verbose and keep is not None:
+        print(f"Using a seeded random subset of {len(keep):,} of these {len(labels):,} images "
+              f"(n_train of the {cfg.profile} profile; the full profile uses them all).")
     note = data_note(cfg)
     if verbose and note:
         print(note)

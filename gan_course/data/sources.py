@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
 
-from gan_course.runtime import data_root
+from gan_course.data.images import image_problem
+from gan_course.runtime import DISK_ERRNOS, data_root, storage_error
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 """File endings treated as images (the same list torchvision's ImageFolder accepts)."""
@@ -56,6 +56,8 @@ class DatasetSpec:
     image_dir: str | None = None  # folder of images, relative to the dataset folder
     csv: str | None = None  # label file, relative to the dataset folder
     csv_columns: tuple[str, ...] = ()  # columns the label file must have
+    # label columns and their valid values: (column, valid values, how to say them)
+    label_values: tuple[tuple[str, tuple[int, ...], str], ...] = ()
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -72,7 +74,7 @@ DATASETS: dict[str, DatasetSpec] = {
         layout="train.csv (columns id, ..., glasses) + faces-spring-2020/faces-spring-2020/face-<id>.png",
         expected="a few thousand 1024x1024 PNG faces", min_images=1_000,
         image_dir="faces-spring-2020/faces-spring-2020", csv="train.csv",
-        csv_columns=("id", "glasses")),
+        csv_columns=("id", "glasses"), label_values=(("glasses", (0, 1), "0 or 1"),)),
     "celeba": DatasetSpec(
         name="celeba", title="CelebFaces Attributes (CelebA)", provider="kaggle",
         slug="jessicali9530/celeba-dataset",
@@ -80,7 +82,9 @@ DATASETS: dict[str, DatasetSpec] = {
         layout="list_attr_celeba.csv + img_align_celeba/img_align_celeba/000001.jpg ...",
         expected="202,599 images", min_images=202_599,
         image_dir="img_align_celeba/img_align_celeba", csv="list_attr_celeba.csv",
-        csv_columns=("image_id", "Black_Hair", "Blond_Hair", "Eyeglasses", "Male")),
+        csv_columns=("image_id", "Black_Hair", "Blond_Hair", "Eyeglasses", "Male"),
+        label_values=tuple((c, (-1, 0, 1), "1 or -1 (0 counts as -1)")
+                           for c in ("Black_Hair", "Blond_Hair", "Eyeglasses", "Male"))),
     "fashion_mnist": DatasetSpec(
         name="fashion_mnist", title="Fashion-MNIST", provider="torchvision",
         slug="FashionMNIST", url="https://github.com/zalandoresearch/fashion-mnist",
@@ -153,7 +157,11 @@ def fetch(name: str, root=None) -> Path:
                f"Get it by hand instead:\n{manual_route(name, root)}")
     if not network_available(host):
         raise DataError(offline)
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise storage_error(exc, f"the {s.title} download", root.parent,
+                            "pass another --root folder, or set GAN_COURSE_DATA") from None
     try:
         if s.provider == "kaggle":
             got = _kaggle_download(s.slug, root)
@@ -163,7 +171,10 @@ def fetch(name: str, root=None) -> Path:
             FashionMNIST(str(root), train=True, download=True)
             FashionMNIST(str(root), train=False, download=True)
             got = root
-    except (OSError, ConnectionError) as exc:  # requests' errors derive from OSError too
+    except OSError as exc:  # requests' errors derive from OSError too
+        if exc.errno in DISK_ERRNOS:
+            raise storage_error(exc, f"the {s.title} download", root,
+                                "pass another --root folder, or set GAN_COURSE_DATA") from None
         raise DataError(f"Download of {s.title} failed ({exc}).\n{offline.split(chr(10), 1)[1]}") from None
     except Exception as exc:  # kagglehub raises its own classes (auth, not found, backend)
         raise DataError(f"Download of {s.title} with kagglehub failed: {type(exc).__name__}: {exc}\n"
@@ -237,13 +248,41 @@ def _sample_images(paths: list[Path], k: int = 5) -> tuple[int, list[str]]:
     step = max(1, len(paths) // k)
     ok, bad = 0, []
     for p in paths[::step][:k]:
-        try:
-            with Image.open(p) as im:
-                im.convert("RGB").load()
+        problem = image_problem(p)
+        if problem is None:
             ok += 1
-        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-            bad.append(f"{p.name} ({type(exc).__name__})")
+        else:
+            bad.append(f"{p.name} {problem}")
     return ok, bad
+
+
+def _show(value) -> str:
+    if pd.isna(value):
+        return "(empty)"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def check_labels(df: pd.DataFrame, csv: Path, s: DatasetSpec) -> None:
+    """Raise :class:`DataError` if a label column of ``df`` holds a value that is not valid,
+    naming the column, the bad values (up to 5, with how many rows) and the valid ones."""
+    for column, valid, expected in s.label_values:
+        values = pd.to_numeric(df[column], errors="coerce")
+        bad = ~values.isin(valid)
+        if bad.any():
+            found = df.loc[bad, column].drop_duplicates()
+            shown = ", ".join(_show(v) for v in found.head(5)) + (" ..." if len(found) > 5 else "")
+            raise DataError(f"{csv} column {column!r} has invalid values {shown} in "
+                            f"{int(bad.sum()):,} of {len(df):,} rows; expected {expected}. "
+                            f"Fix those rows (or download the file again) and re-run the check.")
+    if s.name == "eyeglasses":
+        ids = pd.to_numeric(df["id"], errors="coerce")
+        bad = ids.isna() | (ids % 1 != 0)
+        if bad.any():
+            shown = ", ".join(_show(v) for v in df.loc[bad, "id"].drop_duplicates().head(5))
+            raise DataError(f"{csv} column 'id' has invalid values {shown} in "
+                            f"{int(bad.sum()):,} rows; expected whole numbers (face-<id>.png).")
 
 
 def _read_idx_header(path: Path) -> tuple[int, ...]:
@@ -316,6 +355,7 @@ def check(name: str, path) -> CheckReport:
             raise DataError(f"{img_dir} contains no images ({', '.join(IMAGE_EXTENSIONS)}).{fix}")
         if s.csv:
             df = read_label_csv(path / s.csv, s.csv_columns)
+            check_labels(df, path / s.csv, s)
             report.n_rows, report.columns = len(df), list(df.columns)
             names = (df["image_id"].astype(str) if name == "celeba"
                      else "face-" + df["id"].astype(str) + ".png")
@@ -327,7 +367,8 @@ def check(name: str, path) -> CheckReport:
         ok, bad = _sample_images(images)
         report.samples_ok = ok
         if bad and ok == 0:
-            raise DataError(f"No sample image in {img_dir} could be decoded: {', '.join(bad)}. "
+            raise DataError(f"No sample image in {img_dir} could be decoded ({len(bad)} tried, "
+                            f"e.g. {bad[0]}). "
                             f"The download is probably corrupt; download it again.{fix}")
         if bad:
             report.warnings.append(f"unreadable sample images: {', '.join(bad)} (they will be skipped)")
@@ -341,17 +382,25 @@ def check(name: str, path) -> CheckReport:
 def link_or_copy(src: Path, dst: Path) -> str:
     """Hard-link ``src`` to ``dst`` (else copy); never touches ``src``. Returns 'link' or 'copy'.
 
-    Written to a temporary name first and renamed, so an interrupted run leaves no half file.
+    Written to a temporary name first and renamed, so an interrupted or failed write (a full
+    disk) leaves neither a half file nor the temporary one.
     """
     tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
-    tmp.unlink(missing_ok=True)
     try:
-        os.link(src, tmp)
-        how = "link"
-    except OSError:  # other file system, or links not allowed: copy instead
-        shutil.copy2(src, tmp)
-        how = "copy"
-    os.replace(tmp, dst)
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(src, tmp)
+            how = "link"
+        except OSError:  # other file system, or links not allowed: copy instead
+            shutil.copy2(src, tmp)
+            how = "copy"
+        os.replace(tmp, dst)
+    except BaseException:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # e.g. a read-only file system: nothing was written then either
+            pass
+        raise
     return how
 
 

@@ -7,14 +7,21 @@ size into a ``uint8`` array on disk (``.npy``, memory-mapped, shape (N, 3, H, W)
 Batches (:mod:`gan_course.data.batches`) are then slices of that array, turned into floats in
 [-1, 1] by the one conversion of the package, ``to_unit_range``.
 
-A manifest (hash of every file's name, size and modification time, plus the target size) decides
-whether an existing cache is reused or rebuilt, so adding or editing an image is picked up.
-Unreadable images are skipped with a count and a warning; RGBA / greyscale / palette images are
-converted to RGB; any size is resized (shorter side) and centre-cropped to a square.
+A manifest (hash of every file's name, inode, size and modification time in ns, the class
+names and the target size) decides whether an existing cache is reused or rebuilt, so adding,
+editing or replacing an image (even by one of the same size) is picked up. Unreadable, truncated
+or tiny images are skipped with a count and a warning (the same rule as preparation:
+:func:`gan_course.data.images.image_problem`); RGBA / greyscale / palette / 16-bit images are
+converted to 8-bit RGB; any size is resized (shorter side) and centre-cropped to a square.
+
+Writing is disk-safe: the array is written to a temporary file whose full size is reserved first
+(a full disk fails at once with a clear :class:`~gan_course.runtime.StorageError`, not with a
+crash half-way), and no temporary file is left behind when anything fails.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -28,26 +35,49 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from gan_course.data.batches import Batches, to_unit_range
+from gan_course.data.images import to_rgb, too_small
 from gan_course.data.sources import IMAGE_EXTENSIONS, DataError
-from gan_course.runtime import data_root
+from gan_course.runtime import data_root, storage_error
 
-CACHE_VERSION = 1  # bump when the decoding changes, so old caches are rebuilt
+CACHE_VERSION = 2  # bump when the decoding changes, so old caches are rebuilt (2: 16-bit, min size)
 
 
-def scan_folder(folder) -> tuple[list[Path], list[int], list[str]]:
+def _images_in(sub: Path) -> list[Path]:
+    return sorted(p for p in sub.rglob("*")
+                  if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+
+
+def scan_folder(folder, classes=None) -> tuple[list[Path], list[int], list[str]]:
     """List an ImageFolder-style tree: ``folder/<class>/**/<image>``.
 
-    Returns (files, labels, classes) with classes sorted by name (torchvision's convention) and
-    labels indexing ``classes``. Raises :class:`DataError` for a missing or empty folder.
+    Returns (files, labels, classes) with labels indexing ``classes``. Without ``classes`` every
+    sub-folder that holds images is a class, sorted by name (torchvision's convention). With
+    ``classes`` (e.g. ``("glasses", "no_glasses")``) the class ids are fixed by name -- label 0 is
+    always ``classes[0]`` -- other folders are ignored, and a class folder that is missing or
+    empty raises :class:`DataError` (it would silently shift what the labels mean).
+    Raises :class:`DataError` for a missing or empty folder.
     """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise DataError(f"Image folder {folder} does not exist. Prepare the data first "
                         f"(python -m gan_course data prepare NAME) or pass the right path.")
-    files, labels, classes = [], [], []
+    files, labels = [], []
+    if classes is not None:
+        classes = [str(c) for c in classes]
+        for label, name in enumerate(classes):
+            found = _images_in(folder / name) if (folder / name).is_dir() else []
+            if not found:
+                raise DataError(
+                    f"{folder} has no images for class {name!r} (expected {folder / name}/"
+                    f"<image>): every class must be present, or label {label} would mean "
+                    f"something else. Prepare the data again (python -m gan_course data prepare "
+                    f"NAME) and check its report.")
+            files += found
+            labels += [label] * len(found)
+        return files, labels, classes
+    classes = []
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        found = sorted(p for p in sub.rglob("*")
-                       if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+        found = _images_in(sub)
         if found:
             files += found
             labels += [len(classes)] * len(found)
@@ -61,12 +91,16 @@ def scan_folder(folder) -> tuple[list[Path], list[int], list[str]]:
     return files, labels, classes
 
 
-def _manifest_key(folder: Path, files: list[Path], size: int) -> str:
-    """Hash of the file list with sizes and mtimes: any added/removed/edited image changes it."""
-    h = hashlib.sha1(f"v{CACHE_VERSION} size={size}\n".encode())
-    for p in files:
+def _manifest_key(folder: Path, files: list[Path], labels: list[int], classes: list[str],
+                  size: int) -> str:
+    """Hash of the file list with inodes, sizes and mtimes (ns), labels and class names: any
+    added, removed, edited or replaced image (a new file of the same size has a new inode, and
+    preparation re-links a replaced source) changes it."""
+    h = hashlib.sha1(f"v{CACHE_VERSION} size={size} classes={classes}\n".encode())
+    for p, label in zip(files, labels):
         st = p.stat()
-        h.update(f"{p.relative_to(folder)}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        h.update(f"{p.relative_to(folder)}\t{label}\t{st.st_ino}\t{st.st_size}\t"
+                 f"{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 
@@ -81,12 +115,17 @@ def decode_image(path, size: int) -> np.ndarray:
     """Decode one image to uint8 (3, size, size): RGB, shorter side resized, centre-cropped.
 
     JPEGs are decoded at reduced scale (``Image.draft``) when much larger than ``size``, which
-    is several times faster and loses nothing after the downscale.
+    is several times faster and loses nothing after the downscale. Images with a side below
+    :data:`~gan_course.data.images.MIN_IMAGE_SIDE` raise ``ValueError`` instead of being
+    blown up; 16-bit images are scaled to 8 bits (:func:`~gan_course.data.images.to_rgb`).
     """
     with Image.open(path) as im:
+        small = too_small(im.size)
+        if small:
+            raise ValueError(small)
         if im.format == "JPEG":
             im.draft("RGB", (size, size))  # result stays >= size on both sides
-        im = im.convert("RGB")  # RGBA, L (greyscale), P (palette), CMYK -> RGB
+        im = to_rgb(im)  # RGBA, L, P, CMYK, I;16 -> 8-bit RGB
         w, h = im.size
         s = min(w, h)
         box = ((w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2)  # centre square
@@ -98,6 +137,8 @@ def _try_decode(args) -> np.ndarray | str:
     path, size = args
     try:
         return decode_image(path, size)
+    except ValueError as exc:  # too small
+        return f"{Path(path).name}: {exc}"
     except Exception as exc:  # any decoder failure means "skip this file", never a crash
         return f"{Path(path).name}: {type(exc).__name__}: {exc}"
 
@@ -177,19 +218,21 @@ class CachedImageDataset(torch.utils.data.Dataset):
 
 
 def build_cache(folder, size: int = 64, cache_dir=None, verbose: bool = True,
-                workers: int | None = None) -> ImageCache:
+                workers: int | None = None, classes=None) -> ImageCache:
     """Decode the ImageFolder-style ``folder`` once at ``size`` x ``size`` and return its cache.
 
     The cache lives in ``cache_dir`` (default :func:`default_cache_dir`) and is reused while the
-    source files are unchanged; otherwise it is rebuilt. Unreadable files are skipped (counted,
-    warned about). Returns an :class:`ImageCache` (images uint8 (N, 3, size, size)).
+    source files are unchanged; otherwise it is rebuilt. Unreadable or tiny files are skipped
+    (counted, warned about). ``classes`` fixes the class ids by name (see :func:`scan_folder`).
+    Returns an :class:`ImageCache` (images uint8 (N, 3, size, size)). A full or read-only disk
+    raises :class:`~gan_course.runtime.StorageError` and leaves no temporary file behind.
     """
     size = int(size)
     if size < 1:
         raise ValueError(f"size must be a positive number of pixels, got {size}")
     folder = Path(folder).expanduser()
-    files, labels, classes = scan_folder(folder)
-    key = _manifest_key(folder, files, size)
+    files, labels, classes = scan_folder(folder, classes)
+    key = _manifest_key(folder, files, labels, classes, size)
     out = Path(cache_dir) if cache_dir is not None else default_cache_dir(folder, size)
     manifest_path = out / "manifest.json"
     if manifest_path.is_file():
@@ -199,12 +242,57 @@ def build_cache(folder, size: int = 64, cache_dir=None, verbose: bool = True,
                 return ImageCache(out, manifest["classes"], folder, manifest.get("skipped", 0))
         except (OSError, ValueError, KeyError):
             pass  # damaged manifest: rebuild
-    out.mkdir(parents=True, exist_ok=True)
-    manifest_path.unlink(missing_ok=True)  # from here on the old cache is invalid
+    n = len(files)
+    what = f"the image cache ({_human_bytes(n * 3 * size * size)})"
+    tmps: list[Path] = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        manifest_path.unlink(missing_ok=True)  # from here on the old cache is invalid
+        return _build(folder, files, labels, classes, size, key, out, tmps, verbose, workers)
+    except OSError as exc:
+        raise storage_error(exc, what, out) from None
+    finally:
+        for tmp in tmps:  # whatever happened, no half-written temporary file stays behind
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:  # read-only: then it was never written either
+                pass
 
+
+def _human_bytes(n: int) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.3g} {unit}" if unit != "bytes" else f"{n} bytes"
+        n /= 1000
+    return f"{n:.3g} TB"  # pragma: no cover
+
+
+def _reserve(path: Path) -> None:
+    """Allocate the whole file now, so a full disk fails here with ENOSPC -- not later with a
+    SIGBUS crash while writing into the memory map."""
+    if not hasattr(os, "posix_fallocate"):  # macOS, Windows: no portable way; write as we go
+        return
+    with open(path, "r+b") as f:
+        try:
+            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                raise
+
+
+def _new_array(path: Path, shape: tuple, tmps: list[Path]) -> np.memmap:
+    tmps.append(path)
+    arr = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+    _reserve(path)
+    return arr
+
+
+def _build(folder: Path, files: list[Path], labels: list[int], classes: list[str], size: int,
+           key: str, out: Path, tmps: list[Path], verbose: bool,
+           workers: int | None) -> ImageCache:
     n = len(files)
     tmp = out / f"images.npy.tmp{os.getpid()}"
-    arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, 3, size, size))
+    arr = _new_array(tmp, (n, 3, size, size), tmps)
     keep = np.zeros(n, bool)
     problems = []
     workers = workers or min(8, os.cpu_count() or 1)
@@ -218,32 +306,34 @@ def build_cache(folder, size: int = 64, cache_dir=None, verbose: bool = True,
             else:
                 arr[i] = res
                 keep[i] = True
+    if problems:
+        warnings.warn(f"{len(problems)} of {n} images in {folder} could not be used and were "
+                      f"skipped, e.g. {problems[0]}", stacklevel=3)
+    if not keep.any():
+        raise DataError(f"None of the {n} images in {folder} could be decoded "
+                        f"(e.g. {problems[0]}). Re-download or re-create the data.")
     if problems:  # compact: drop the rows of skipped files
         kept = np.flatnonzero(keep)
-        tmp2 = out / f"images.npy.tmp{os.getpid()}b"
-        small = np.lib.format.open_memmap(tmp2, mode="w+", dtype=np.uint8,
-                                          shape=(len(kept), 3, size, size))
+        small = _new_array(out / f"images.npy.tmp{os.getpid()}b", (len(kept), 3, size, size), tmps)
         for s in range(0, len(kept), 4096):
             small[s:s + 4096] = arr[kept[s:s + 4096]]
         small.flush()
         del arr, small
-        tmp.unlink()
-        tmp = tmp2
-        warnings.warn(f"{len(problems)} of {n} images in {folder} could not be decoded and were "
-                      f"skipped, e.g. {problems[0]}", stacklevel=2)
+        tmp = tmps[-1]
     else:
         arr.flush()
         del arr
-    if not keep.any():
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"None of the {n} images in {folder} could be decoded "
-                        f"(e.g. {problems[0]}). Re-download or re-create the data.")
     os.replace(tmp, out / "images.npy")
-    np.save(out / "labels.npy", np.asarray(labels, np.int64)[keep])
+    labels_tmp = out / f"labels.npy.tmp{os.getpid()}"
+    tmps.append(labels_tmp)
+    with open(labels_tmp, "wb") as f:
+        np.save(f, np.asarray(labels, np.int64)[keep])
+    os.replace(labels_tmp, out / "labels.npy")
     manifest = {"key": key, "version": CACHE_VERSION, "size": size, "folder": str(folder),
                 "classes": classes, "n": int(keep.sum()), "skipped": len(problems),
                 "problems": problems[:20]}
     tmp_manifest = out / f"manifest.json.tmp{os.getpid()}"
+    tmps.append(tmp_manifest)
     tmp_manifest.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp_manifest, manifest_path)  # written last: a complete manifest = a valid cache
+    os.replace(tmp_manifest, out / "manifest.json")  # written last: complete manifest = valid cache
     return ImageCache(out, classes, folder, len(problems), rebuilt=True)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -47,11 +49,23 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
     return path
 
 
-def _unsupported_global(exc: Exception) -> str:
-    for line in str(exc).splitlines():
-        if "Unsupported global" in line:
-            return line.strip().split(" was not")[0]
-    return str(exc).splitlines()[0]
+def _refused_global(exc: Exception) -> str | None:
+    """The import a refused checkpoint asks for (torch says ``GLOBAL posix.system``), if any."""
+    found = re.search(r"GLOBAL\s+([\w.]+)", str(exc))
+    return found.group(1) if found else None
+
+
+def _unpickler_detail(exc: Exception) -> str:
+    """torch's reason without its advice: never echo "re-run with weights_only=False"."""
+    text = str(exc)
+    after = text.split("WeightsUnpickler error:", 1)[1] if "WeightsUnpickler error:" in text else ""
+    lines = [ln.strip() for ln in after.splitlines() if ln.strip()]
+    return lines[0] if lines else "a pickle instruction safe loading does not allow"
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def _umask() -> int:
@@ -72,24 +86,32 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(
             f"No checkpoint at {path}: check the path (training writes <out>/checkpoint.pt), "
             f"or train first with `python -m gan_course train <task> --out <dir>`.")
+    only = ("Only checkpoints written by gan_course (tensors, numbers, strings, lists, dicts) "
+            "are accepted: use a checkpoint.pt from `python -m gan_course train`.")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's pickle-protocol warnings are not for users
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "global" not in str(exc).lower():  # a damaged pickle stream, not a refused class
+        # weights_only refusing an import or instruction is the security check at work; its
+        # advice (re-run with weights_only=False) is exactly what must not be done with a file
+        # from an unknown source, so it is not repeated.
+        name = _refused_global(exc)
+        if name:
             raise CheckpointError(
-                f"Cannot read checkpoint {path}: the file is truncated or corrupted "
-                f"({str(exc).splitlines()[0]}). Delete it and resume from an earlier copy, "
-                f"or retrain.") from None
-        # weights_only refuses globals it does not know: that is the security check at work.
+                f"Refusing to load {path}: it asks to import {name}, and unpickling it could "
+                f"run arbitrary code. {only}") from None
+        detail = (_unpickler_detail(exc) if "WeightsUnpickler" in str(exc)
+                  or "weights_only" in str(exc) else _first_line(exc))
         raise CheckpointError(
-            f"Refusing to load {path}: it contains Python objects that would have to be "
-            f"unpickled (arbitrary code could run). Only checkpoints written by gan_course "
-            f"(tensors, numbers, strings, lists, dicts) are accepted. "
-            f"({_unsupported_global(exc)})") from None
+            f"Cannot read checkpoint {path}: the file is truncated or corrupted, or not a torch "
+            f"checkpoint ({detail}). Delete it and resume from an earlier copy, or "
+            f"retrain.") from None
     except Exception as exc:  # noqa: BLE001 - any other failure means an unreadable file
         raise CheckpointError(
-            f"Cannot read checkpoint {path}: the file is truncated or corrupted ({exc}). "
-            f"Delete it and resume from an earlier copy, or retrain.") from None
+            f"Cannot read checkpoint {path}: the file is truncated or corrupted "
+            f"({_first_line(exc)}). Delete it and resume from an earlier copy, "
+            f"or retrain.") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(
             f"{path} is a valid torch file but not a gan_course checkpoint (no "
