@@ -23,13 +23,14 @@ from .points import RING_STD, coverage, make_mlp, ring_centres, sample_ring
 FIX_SEEDS = (0, 1)
 FIX_STEPS = 600
 FIX_SNAPSHOTS = (400, 500, 600)
-FIX_MIN_MODES = 5.0
-FIX_MIN_QUALITY = 0.35
+FIX_MIN_MODES = 4.5
+FIX_MIN_QUALITY = 0.3
 """The bar, averaged over both seeds and the last three snapshots. Without a fix the GAN covers
-0-1 modes with under 15% high-quality samples; the minibatch standard deviation averaged 5.3-8
-modes per seed over eight seeds (measured when the assignment was written). Averaging over
-snapshots and seeds keeps the bar fair to a good fix whose coverage still wobbles from one
-snapshot to the next."""
+0-1 modes with under 15% high-quality samples. With the minibatch standard deviation, 14 seeds
+measured when the assignment was written averaged 5.0-8 modes per seed (6.4 on average) and
+40-77% high-quality samples; a two-seed average falls under this bar for well under 1% of
+seeds. Averaging keeps the bar fair to a good fix whose coverage still wobbles from one snapshot
+to the next."""
 
 
 def train_gan(disc_input: Callable[[torch.Tensor], torch.Tensor], seed: int = 0,
@@ -187,8 +188,8 @@ def check_disc_input(disc_input: Callable[[torch.Tensor], torch.Tensor]) -> None
 
 def check_collapse_fixed(disc_input: Callable[[torch.Tensor], torch.Tensor]) -> None:
     """Train the assignment's GAN with ``disc_input`` (seeds 0 and 1, 600 steps) and require, on
-    average over both seeds and the snapshots at steps 400, 500 and 600, at least 5 of 8 modes
-    covered and at least 35% high-quality samples."""
+    average over both seeds and the snapshots at steps 400, 500 and 600, at least 4.5 of 8 modes
+    covered and at least 30% high-quality samples."""
     name = "collapse_fixed"
     own_answer(disc_input, "disc_input")
     first = problem(check_disc_input, disc_input)

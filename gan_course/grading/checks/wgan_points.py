@@ -24,8 +24,9 @@ BUDGET = 1800
 """Most network updates (critic + generator) a tuned run may use: it must train in seconds."""
 TUNED_SEEDS = (0, 1)
 TUNED_MAX_DISTANCE = 0.2
-"""Two samples of the data score about 0.04; the untuned starting point of the notebook 0.78-0.80;
-n_critic 5, betas (0.5, 0.9), lambda_gp 0.1, lr 3e-3 scored 0.11-0.13 (measured when written)."""
+"""On the mean over the two seeds. Two samples of the data score about 0.04; the notebook's
+untuned starting point 0.78-0.80; n_critic 5, betas (0.5, 0.9), lambda_gp 0.1, lr 3e-3 scored
+0.11-0.17 on eight seeds (measured when the assignment was written)."""
 HP_KEYS = {"steps": int, "n_critic": int, "lr": float, "betas": tuple, "lambda_gp": float}
 
 
@@ -236,7 +237,7 @@ def _check_hparams(hp: Any) -> dict:
 
 def check_wgan_gp_tuned(critic_step: Callable, generator_step: Callable, hparams: dict) -> None:
     """Train with the student's steps and ``hparams`` (seeds 0 and 1, within the budget) and
-    require a sliced Wasserstein-1 distance to the data of at most 0.2 on each seed."""
+    require a sliced Wasserstein-1 distance to the data of at most 0.2, averaged over the seeds."""
     name = "wgan_gp_tuned"
     own_answer(critic_step, "critic_step")
     own_answer(generator_step, "generator_step")
@@ -254,10 +255,11 @@ def check_wgan_gp_tuned(critic_step: Callable, generator_step: Callable, hparams
                  seed)
         with torch.no_grad():
             distances.append(sliced_w1(G(z), real))
-    if max(distances) > TUNED_MAX_DISTANCE:
+    mean = sum(distances) / len(distances)
+    if mean > TUNED_MAX_DISTANCE:
         got = ", ".join(f"seed {s}: {d:.3f}" for s, d in zip(TUNED_SEEDS, distances))
-        raise AssertionError(f"{name}: too far from the data — sliced W1 must be ≤ "
-                             f"{TUNED_MAX_DISTANCE} on every seed; got {got}. Tune HPARAMS (and "
-                             f"make sure checks 1 and 2 pass).")
+        raise AssertionError(f"{name}: too far from the data — the mean sliced W1 over the seeds "
+                             f"must be ≤ {TUNED_MAX_DISTANCE}; got {mean:.3f} ({got}). Tune "
+                             f"HPARAMS.")
     passed(name, len(TUNED_SEEDS))
     print("  sliced W1 " + ", ".join(f"seed {s}: {d:.3f}" for s, d in zip(TUNED_SEEDS, distances)))
