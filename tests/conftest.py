@@ -1,5 +1,6 @@
 """Test-wide settings: throwaway data and run folders (removed at exit), so tests never read or
-write the checkout's data/ and runs/ and always train fresh; smoke profile and CPU by default."""
+write the checkout's data/ and runs/ and always train fresh; smoke profile, CPU and one thread
+by default."""
 
 import atexit
 import os
@@ -11,6 +12,8 @@ if "GAN_COURSE_TEST_ROOT" not in os.environ:  # the first of tests/ and notebook
     _root = os.environ["GAN_COURSE_TEST_ROOT"] = tempfile.mkdtemp(prefix="gan-course-tests-")
     atexit.register(shutil.rmtree, _root, ignore_errors=True)
     os.environ.update(GAN_COURSE_DATA=f"{_root}/data", GAN_COURSE_RUNS=f"{_root}/runs")
+    # One intra-op thread: the tests' models are tiny, and on a shared 2-core machine torch's
+    # default of one thread per core was measured up to ~10x slower (kernels inherit this too).
     for _key, _value in (("GAN_COURSE_PROFILE", "smoke"), ("GAN_COURSE_DEVICE", "cpu"),
-                         ("MPLBACKEND", "Agg")):
+                         ("MPLBACKEND", "Agg"), ("OMP_NUM_THREADS", "1")):
         os.environ.setdefault(_key, _value)
