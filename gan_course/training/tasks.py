@@ -28,7 +28,7 @@ from gan_course.training.image_pool import ImagePool
 class Task:
     """Everything :func:`~gan_course.training.loop.fit` needs about one model.
 
-    ``step(batch) -> dict of float losses`` trains on one batch; ``sample_fn(fixed) -> images
+    ``step(batch) -> dict of losses`` (0-dim tensors, or floats) trains on one batch; ``sample_fn(fixed) -> images
     (B, C, H, W) in [-1, 1]`` draws from the fixed inputs; ``make_fixed(batches)`` builds those
     inputs (noise, or real images to translate). ``extra_state`` holds other objects with a
     ``state_dict`` (CycleGAN's image pools) so checkpoints capture them too.
@@ -108,8 +108,12 @@ def _init(model: nn.Module, device: torch.device, channels_last: bool = False) -
 
 
 def _adam(cfg: TrainConfig, *models: nn.Module) -> torch.optim.Adam:
-    params = itertools.chain.from_iterable(m.parameters() for m in models)
-    return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas))
+    params = list(itertools.chain.from_iterable(m.parameters() for m in models))
+    # cfg.run_lr: the config's lr, or lr x sqrt(processes) when the batch is per process
+    lr = cfg.run_lr(ddp.current().world)
+    # fused: one kernel for the whole update on CUDA instead of several per parameter
+    fused = params[0].device.type == "cuda"
+    return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas), fused=fused)
 
 
 def _scalers(optimizers: dict, device: torch.device, cfg: TrainConfig) -> dict:
