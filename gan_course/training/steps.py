@@ -1,8 +1,9 @@
 """One training step per model - each a plain function to read top to bottom beside the book.
 
 Every step takes the models, optimisers and one batch explicitly, updates the weights, and
-returns a dict of float losses (``.item()`` is called once, at the end, so the GPU is not
-synchronised in the middle of the step).
+returns a dict of its losses as 0-dim tensors, detached. They stay on the device: reading one
+(``.item()``, ``float()``) makes the CPU wait for the GPU, so the training loop reads them all
+at once every few steps (:mod:`gan_course.training.loop`).
 
 Where this code differs from the book, it is on purpose:
 
@@ -13,9 +14,10 @@ Where this code differs from the book, it is on purpose:
   graph alive with ``retain_graph=True``; that work is thrown away by ``gen.zero_grad()``.
 * **Discriminators are frozen during the generator update** (``frozen(D)``): the generator's
   loss still flows *through* D, but D's own weight gradients are not computed.
-* **Mixed precision follows the device**: on CUDA, float16 autocast + a ``GradScaler`` per
-  optimiser (as the book's CycleGAN does); on CPU both are switched off. The plumbing
-  (``autocast``, ``optimizer_step``) lives in :mod:`gan_course.training.amp`.
+* **Mixed precision follows the device**: on CUDA, bfloat16 autocast where the GPU supports it
+  (no scaler needed), else float16 autocast + a ``GradScaler`` per optimiser (as the book's
+  CycleGAN does); on CPU and Apple MPS both are off. The plumbing (``autocast``,
+  ``optimizer_step``) lives in :mod:`gan_course.training.amp`.
 * **Distributed training** (``torchrun``) needs two small touches, marked ``# DDP`` below; on
   one process they do nothing. See :mod:`gan_course.training.distributed`.
 """
@@ -91,9 +93,9 @@ def gan_step(G, D, opt_g, opt_d, real, *, latent_dim=100, scaler_g=None, scaler_
         loss_g = g_loss_bce(plain(D)(fake))                   # DDP: D is not updated here
     optimizer_step(loss_g, opt_g, scaler_g)
 
-    return {"loss_d": loss_d.item(), "loss_g": loss_g.item(),
-            "d_real": torch.sigmoid(real_logits.float()).mean().item(),
-            "d_fake": torch.sigmoid(fake_logits.float()).mean().item()}
+    return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
+            "d_real": torch.sigmoid(real_logits.detach().float()).mean(),
+            "d_fake": torch.sigmoid(fake_logits.detach().float()).mean()}
 
 
 # ----------------------------------------------------------------------------- chapter 5: cWGAN-GP
@@ -125,8 +127,8 @@ def wgan_gp_step(G, critic, opt_g, opt_c, real, labels, *, latent_dim=100, criti
         loss_g = g_loss_wasserstein(C(G(_noise(batch, latent_dim, device), labels), labels))
     optimizer_step(loss_g, opt_g, scaler_g)
 
-    return {"loss_c": loss_c.item(), "loss_g": loss_g.item(), "gp": gp.item(),
-            "w_dist": w_dist.item()}
+    return {"loss_c": loss_c.detach(), "loss_g": loss_g.detach(), "gp": gp.detach(),
+            "w_dist": w_dist.detach()}
 
 
 # ----------------------------------------------------------------------------- chapter 6: CycleGAN
@@ -170,5 +172,5 @@ def cyclegan_step(G_AB, G_BA, D_A, D_B, opt_g, opt_d, real_A, real_B, *, lambda_
         loss_g = loss_adv + lambda_cycle * loss_cyc + lambda_identity * loss_id
     optimizer_step(loss_g, opt_g, scaler_g)
 
-    return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "loss_cycle": loss_cyc.item(),
-            "loss_identity": loss_id.item()}
+    return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
+            "loss_cycle": loss_cyc.detach(), "loss_identity": loss_id.detach()}
