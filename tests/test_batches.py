@@ -40,7 +40,7 @@ def _data(n=50, memmap_dir=None):
 @pytest.mark.parametrize("drop_last,skip", [(True, 0), (False, 0), (True, 3), (False, 5)])
 def test_direct_prefetched_and_resident_batches_are_identical(tmp_path, kind, drop_last, skip):
     arrays = _data(memmap_dir=tmp_path if kind == "memmap" else None)
-    index = np.arange(3, 49, 2)  # 23 of the 50 rows: a subset of rows, as one CycleGAN domain of a shared cache
+    index = np.arange(3, 49, 2)  # 23 of the 50 rows, as one CycleGAN domain of a shared cache
     b = Batches(arrays, 4, index=index, drop_last=drop_last)
     assert len(b) == (5 if drop_last else 6)
 

@@ -16,9 +16,9 @@ CPU, Apple MPS              nothing: a plain ``nullcontext`` (float32 throughout
   values through unchanged, so the same code path runs on every device);
 * :func:`optimizer_step` - ``zero_grad -> backward -> (hook) -> step`` through the scaler.
 
-Why not float16 everywhere: in an emulated WGAN-GP run (issue 14) the critic's float16 loss scale fell
-from 65,536 to 2,048 within 10 updates (each fall is a skipped update); bfloat16 needs no
-scaling at all.
+Why not float16 everywhere: in an emulated WGAN-GP run (issue 14) the critic's float16 loss
+scale fell from 65,536 to 2,048 within 10 updates (each fall is a skipped update); bfloat16
+needs no scaling at all.
 """
 
 from __future__ import annotations

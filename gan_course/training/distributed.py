@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -122,7 +123,11 @@ def wrap(model: nn.Module, device: torch.device) -> nn.Module:
         return model
     ids = [device.index if device.index is not None else torch.cuda.current_device()] \
         if device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
+    with warnings.catch_warnings():
+        # recent torch (2.14) deprecates the name for forward_sync_buffers, but says to keep
+        # broadcast_buffers=False while buffers must not be synced at init (no successor yet)
+        warnings.filterwarnings("ignore", message=".*broadcast_buffers.* is deprecated")
+        return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
 
 
 def plain(model: nn.Module) -> nn.Module:
