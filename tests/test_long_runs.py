@@ -250,3 +250,37 @@ def test_distributed_timeouts_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("GAN_COURSE_DIST_TIMEOUT_MIN", "soon")
     with pytest.raises(ValueError, match="GAN_COURSE_DIST_TIMEOUT_MIN must be a number"):
         distributed._minutes("GAN_COURSE_DIST_TIMEOUT_MIN", 30)
+
+
+def test_cyclegan_with_image_pool_resumes_exactly(tmp_path, monkeypatch):
+    """The reference CycleGAN options (image pool of past fakes) are in the checkpoint too:
+    stopping mid-epoch and resuming gives the uninterrupted run's weights."""
+    monkeypatch.setenv("GAN_COURSE_DATA", str(tmp_path / "data"))
+    from gan_course.data import load_data
+
+    cfg = get_config("cyclegan", "smoke", pool_size=3, epochs=2)
+
+    def run(out, max_steps=None, resume=False):
+        task = build_task(cfg, torch.device("cpu"))
+        fit(task, load_data(cfg, verbose=False), out_dir=out, progress=False,
+            max_steps=max_steps, resume=resume)
+        return task
+
+    straight = _weights(run(tmp_path / "a"))
+    stopped = run(tmp_path / "b", max_steps=3)
+    assert len(stopped.extra_state["pool_A"].images) == 3  # the pool is full when it stops
+    state = load_checkpoint(tmp_path / "b" / "checkpoint.pt")
+    assert state["task_state"]["extra"]["pool_A"]["images"].shape[0] == 3
+    resumed = _weights(run(tmp_path / "b", resume=True))
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
+def test_a_restored_image_pool_follows_the_fakes_device():
+    from gan_course.training.image_pool import ImagePool
+
+    pool = ImagePool(2)
+    pool.query(torch.randn(2, 3, 4, 4))
+    restored = ImagePool()
+    restored.load_state_dict(pool.state_dict())  # CPU tensors, as from a checkpoint
+    out = restored.query(torch.empty(3, 3, 4, 4, device="meta"))  # fakes on another device
+    assert out.device.type == "meta" and all(i.device.type == "meta" for i in restored.images)
