@@ -137,3 +137,17 @@ def test_a_batch_smaller_than_the_world_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(batches_module, "_rank_world", lambda: (0, 4))
     with pytest.raises(ValueError, match="cannot be split across 4 processes"):
         Batches(_data(), 2)
+
+
+def test_prefetch_thread_ends_when_the_consumer_stops_after_the_last_batch_is_queued():
+    """The thread may be done gathering (the end marker waiting for room in a full queue)
+    when the loop stops: it must not block forever on that marker."""
+    import time
+
+    b = Batches(_data(12), 4)  # 3 batches: the queue (2) fills, the end marker waits
+    it = b.epoch(torch.Generator().manual_seed(0), prefetch=True)
+    next(it)
+    time.sleep(0.5)  # the thread has gathered everything and waits to queue the end marker
+    t0 = time.monotonic()
+    it.close()
+    assert _batch_threads() == [] and time.monotonic() - t0 < 5

@@ -216,24 +216,31 @@ class Batches:
     def _prefetched(self, plan, device):
         """Gather the next batches in a thread (pinned memory for CUDA) while this one trains."""
         pin = device.type == "cuda"
+        if pin and device.index is None:  # "cuda" means this thread's current GPU
+            device = torch.device("cuda", torch.cuda.current_device())
         ready: queue.Queue = queue.Queue(maxsize=2)
         stop = threading.Event()
 
+        def put(item) -> bool:
+            """Queue ``item`` unless the consumer has gone (then never block: it will not read)."""
+            while not stop.is_set():
+                try:
+                    ready.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
         def produce():
             try:
+                if pin:  # CUDA calls from this thread go to this process's GPU, not GPU 0
+                    torch.cuda.set_device(device)
                 for rows in plan:
-                    item = self._gather(rows, pin=pin)
-                    while not stop.is_set():
-                        try:
-                            ready.put(item, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
+                    if not put(self._gather(rows, pin=pin)):
                         return
-                ready.put(None)
+                put(None)
             except BaseException as exc:  # handed to the training thread, raised there
-                ready.put(exc)
+                put(exc)
 
         worker = threading.Thread(target=produce, name="gan_course-batches", daemon=True)
         worker.start()
