@@ -197,3 +197,18 @@ def test_a_training_step_never_waits_for_the_device(task):
     with _HostReads() as reads:  # the counter itself works
         float(out[next(iter(out))])
     assert reads.count == 1
+
+
+def test_the_critic_scores_each_image_on_its_own():
+    """wgan_gp_step scores real and fake in ONE critic call; that equals two calls only because
+    the critic (InstanceNorm, no BatchNorm) judges each image independently of the batch."""
+    C = CGANCritic(2, 32, 4)
+    real, fake = torch.rand(3, 3, 32, 32) * 2 - 1, torch.rand(3, 3, 32, 32) * 2 - 1
+    labels = torch.tensor([0, 1, 1])
+    together = C(torch.cat([real, fake]), torch.cat([labels, labels]))
+    apart = torch.cat([C(real, labels), C(fake, labels)])
+    assert torch.allclose(together, apart, atol=1e-5)
+    # a batch-dependent critic (BatchNorm) would not pass this
+    C_bn = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4),
+                               torch.nn.Flatten(), torch.nn.LazyLinear(1))
+    assert not torch.allclose(C_bn(torch.cat([real, fake]))[:3], C_bn(real), atol=1e-3)

@@ -12,6 +12,8 @@ Where this code differs from the book, it is on purpose:
   generated under ``torch.no_grad()`` (WGAN-GP's 5 critic steps: no generator graph is built at
   all). The book backpropagates the critic loss through the generator each time and keeps the
   graph alive with ``retain_graph=True``; that work is thrown away by ``gen.zero_grad()``.
+* **The critic scores real and fake images in one pass** (WGAN-GP): it has no BatchNorm, so
+  each image's score depends on that image alone and one batched call equals the book's two.
 * **Discriminators are frozen during the generator update** (``frozen(D)``): the generator's
   loss still flows *through* D, but D's own weight gradients are not computed.
 * **Mixed precision follows the device**: on CUDA, bfloat16 autocast where the GPU supports it
@@ -105,7 +107,9 @@ def wgan_gp_step(G, critic, opt_g, opt_c, real, labels, *, latent_dim=100, criti
 
     ``critic_iters`` critic updates, each: fresh fakes made under ``no_grad`` (no generator graph),
     loss ``C(fake) - C(real) + lambda_gp * GP`` (penalty in float32, outside autocast, because
-    it differentiates twice). Then one generator update with a new batch of fakes,
+    it differentiates twice). Real and fake images are scored in one critic pass: the critic
+    judges every image on its own (InstanceNorm, no BatchNorm), so that equals the book's two
+    calls, with half the layer calls. Then one generator update with a new batch of fakes,
     loss ``-C(G(z, y))``. The labels are the real batch's (the book's choice); the label planes
     are built inside the models from ``labels``. Returns ``{"loss_c", "loss_g", "gp", "w_dist"}``.
     """
@@ -116,7 +120,8 @@ def wgan_gp_step(G, critic, opt_g, opt_c, real, labels, *, latent_dim=100, criti
         with torch.no_grad(), autocast(device, amp):
             fake = G(_noise(batch, latent_dim, device), labels)
         with autocast(device, amp):
-            w_dist = -critic_loss_wasserstein(C(real, labels), C(fake, labels))
+            scores = C(torch.cat([real, fake]), torch.cat([labels, labels]))  # real, then fake
+            w_dist = -critic_loss_wasserstein(scores[:batch], scores[batch:])
         gp = gradient_penalty(lambda x: C(x, labels), real.float(), fake.float())
         loss_c = -w_dist + lambda_gp * gp
         optimizer_step(loss_c, opt_c, scaler_c,
