@@ -23,6 +23,7 @@ setting from a profile name. Change a field in a notebook (``cfg.epochs = 3``) o
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 from gan_course.runtime import get_profile
@@ -71,13 +72,68 @@ class TrainConfig:
     sample_every: int = 1         # save a sample grid every N epochs
     n_samples: int = 32           # images in each sample grid (the book shows 32)
     seed: int = 0                 # initial weights, data order and noise
-    amp: bool = True              # mixed precision; only ever switched on for CUDA devices
+    amp: bool = True              # mixed precision on CUDA: bf16 where supported, else fp16
+    # -- scale-out and long runs (none of these changes what one step computes) --
+    batch_per_rank: bool = False  # False: batch_size is the GLOBAL batch, split across processes
+    #                               (the book's batch at any world size); True: batch_size per
+    #                               process, global = batch_size x processes, lr x sqrt(processes)
+    checkpoint_every: int = 0     # also checkpoint every N steps (0: at epoch ends only)
+    checkpoint_minutes: float = 0.0  # also checkpoint every M minutes of training (0: off)
+    log_every: int = 0            # read the losses from the device every N steps (0: auto =
+    #                               every step on CPU, every 20 on a GPU: each read is a host sync)
+    channels_last: bool | None = None  # conv nets in channels_last memory format (None: auto =
+    #                                    every conv net on CUDA; DCGAN and cGAN on CPU, measured)
 
     def __post_init__(self):
         if self.task not in TASK_DATASET:
             raise ValueError(f"Unknown task {self.task!r}: choose one of {', '.join(TASKS)}.")
         if self.data_source not in DATA_SOURCES:
             raise ValueError(f"data_source must be 'toy' or 'real', got {self.data_source!r}.")
+
+    def global_batch(self, world: int = 1) -> int:
+        """Images per optimisation step over all ``world`` processes (the one place it is decided).
+
+        Default: ``batch_size`` itself, split across the processes, so a run on 8 GPUs takes the
+        same steps, with the same batch, as the book's run on one. With ``batch_per_rank`` each
+        process takes ``batch_size`` images and the global batch grows to ``batch_size * world``.
+        """
+        world = max(1, int(world))
+        if self.batch_per_rank:
+            return self.batch_size * world
+        if self.batch_size < world:
+            raise ValueError(
+                f"The global batch of {self.batch_size} image(s) cannot be split across {world} "
+                f"processes (each needs at least one). Pass --batch-per-rank (each process takes "
+                f"{self.batch_size}, global {self.batch_size * world}, lr x sqrt({world})) or a "
+                f"batch size of at least {world}.")
+        return self.batch_size
+
+    def run_lr(self, world: int = 1) -> float:
+        """The learning rate the optimisers use on ``world`` processes.
+
+        The global batch is the book's by default, so the lr is too. With ``batch_per_rank`` the
+        global batch is ``world`` times larger and the lr follows the square-root rule for Adam
+        (Malladi et al. 2022, "On the SDEs and scaling rules for adaptive gradient algorithms"):
+        ``lr * sqrt(world)``.
+        """
+        world = max(1, int(world))
+        return self.lr * math.sqrt(world) if self.batch_per_rank else self.lr
+
+    def batch_note(self, world: int = 1) -> str:
+        """One line saying how the batch is split and which lr is used (printed by every run)."""
+        world = max(1, int(world))
+        if world == 1 and not self.batch_per_rank:
+            return f"Batch {self.batch_size} on 1 process; lr {self.lr:g}."
+        total = self.global_batch(world)
+        if self.batch_per_rank:
+            return (f"Batch {self.batch_size} per process x {world} process(es) = global "
+                    f"{total} (batch_per_rank); lr {self.lr:g} x sqrt({world}) = "
+                    f"{self.run_lr(world):.3g} (square-root rule for Adam).")
+        share = (f"{total // world} each" if total % world == 0
+                 else f"{total // world}-{total // world + 1} each")
+        return (f"Global batch {total} split over {world} processes ({share}), as the book's "
+                f"one-process batch; lr {self.lr:g} unchanged (--batch-per-rank for a batch per "
+                f"process).")
 
     @property
     def dataset(self) -> str:

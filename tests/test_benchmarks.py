@@ -140,3 +140,63 @@ def test_textbook_cgan_batch_is_the_books_five_channel_layout():
     assert img_and_labels.shape == (3, 5, 32, 32)
     assert torch.equal(img_and_labels[:, :3], images)
     assert img_and_labels[1, 4].eq(1).all() and img_and_labels[1, 3].eq(0).all()
+
+
+# ----------------------------------------------------------------------------- benchmarks/gpu.py
+@pytest.mark.slow
+def test_gpu_benchmark_dry_run_on_cpu(tmp_path):
+    """benchmarks/gpu.py --dry-run: every part (models, layout, float16, data path, DDP on 2
+    gloo processes) runs on the CPU at smoke sizes and prints the markdown report."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "gpu.json"
+    env = dict(os.environ, OMP_NUM_THREADS="1", GAN_COURSE_DATA=str(tmp_path / "data"),
+               PYTHONPATH=str(common.REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, str(common.REPO / "benchmarks" / "gpu.py"), "--dry-run",
+                        "--json", str(out)], env=env, capture_output=True, text=True,
+                       timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    for heading in ("### 1. Models", "### 2. Memory layout", "### 3. float16", "### 4. Data",
+                    "### 5. DDP on 2 processes", "DRY RUN"):
+        assert heading in r.stdout
+    res = json.loads(out.read_text())
+    assert [m["model"] for m in res["models"]] == ["fashion", "dcgan", "cgan", "cyclegan"]
+    from benchmarks.gpu import BOOK_RUNS
+
+    for m in res["models"]:
+        assert m["step_img_s"] > 0 and m["loop_img_s"] > 0 and math.isfinite(m["projected_s"])
+        book = BOOK_RUNS[m["model"]]
+        steps = book["epochs"] * (book["images"] // m["batch"])
+        assert m["projected_s"] == pytest.approx(steps * m["loop_s"])
+        assert f"| {m['model']} |" in r.stdout
+    assert [x["model"] for x in res["layout"]] == ["dcgan", "cgan", "cyclegan"]
+    assert len(res["fp16"]) == 4 and len(res["data"]) == 3
+    assert [d["gpus"] for d in res["ddp"]] == [2, 2, 2]
+    assert all(d["img_s"] > 0 for d in res["ddp"])
+
+
+def test_gpu_benchmark_needs_cuda_or_dry_run(capsys):
+    from benchmarks import gpu
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: the full benchmark would run")
+    with pytest.raises(SystemExit):
+        gpu.main([])
+    assert "--dry-run" in capsys.readouterr().err
+
+
+def test_gpu_benchmark_projects_the_books_runs():
+    from benchmarks.gpu import projected_s
+    from gan_course.config import get_config
+
+    # DCGAN: 20 epochs x (63,632 // 128 = 497 steps) at 10 ms per step
+    assert projected_s("dcgan", get_config("dcgan", "full"), 0.01) == pytest.approx(99.4)
+    # on 4 GPUs the global batch is still the book's: the same number of steps
+    assert projected_s("dcgan", get_config("dcgan", "full"), 0.01, world=4) == pytest.approx(99.4)
+    # CycleGAN's batch of 1 on 4 GPUs: one image each, 48,472 // 4 steps
+    from dataclasses import replace
+
+    cyc = replace(get_config("cyclegan", "full"), batch_per_rank=True)
+    assert projected_s("cyclegan", cyc, 0.02, world=4) == pytest.approx(12_118 * 0.02)

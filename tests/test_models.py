@@ -147,6 +147,8 @@ def test_one_hot_and_label_planes():
 def test_bad_labels_and_sizes_give_clear_errors():
     with pytest.raises(ValueError, match=r"\[0, 2\)"):
         one_hot(torch.tensor([0, 2]), 2)
+    with pytest.raises(ValueError, match=r"\[0, 2\).*from -1 to 0"):
+        one_hot(torch.tensor([-1, 0]), 2)
     with pytest.raises(ValueError, match=r"\(B, 2\)"):
         one_hot(torch.rand(3, 3), 2)
     with pytest.raises(ValueError, match=r"\(B,\)"):

@@ -139,28 +139,78 @@ def test_batches_shard_disjointly_across_ranks(monkeypatch):
     seen = []
     for rank in range(2):
         monkeypatch.setattr(batches_module, "_rank_world", lambda rank=rank: (rank, 2))
-        b = Batches([x], batch_size=5)
-        assert len(b) == 2
+        b = Batches([x], batch_size=10)  # global batch 10: 5 per rank
+        assert len(b) == 2 and b.rank_batch == 5
         seen.append(set(torch.cat([bt[0] for bt in b.epoch(torch.Generator().manual_seed(0),
                                                              "cpu")]).tolist()))
     assert seen[0].isdisjoint(seen[1]) and len(seen[0] | seen[1]) == 20
 
 
+# The real training-set sizes: anime faces, eyeglasses, CelebA black / blond hair.
+REAL_SIZES = {"dcgan": [63_632], "cgan": [4_500], "cyclegan": [48_472, 29_980]}
+
+
+def _steps_on_every_rank(monkeypatch, sizes, batch, world, drop_last=True):
+    """Steps each rank of ``world`` would run in one epoch: from ``len()`` and by iterating.
+
+    Reading the rows is replaced by returning their positions: ~1M steps are counted here, and
+    what is under test is which steps each rank runs, not how a row is read."""
+    from gan_course.data.batches import PairedBatches
+
+    monkeypatch.setattr(Batches, "_gather", lambda self, positions, pin=False: (positions,))
+    lengths, counts = [], []
+    for rank in range(world):
+        monkeypatch.setattr(batches_module, "_rank_world", lambda r=rank, w=world: (r, w))
+        parts = [Batches([torch.arange(n)], batch_size=batch, drop_last=drop_last) for n in sizes]
+        data = parts[0] if len(parts) == 1 else PairedBatches(*parts)
+        lengths.append(len(data))
+        counts.append(sum(1 for _ in data.epoch(torch.Generator().manual_seed(0))))
+    return lengths, counts
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["dcgan", "cgan", "cyclegan"])
+def test_every_rank_runs_the_same_number_of_steps(monkeypatch, task):
+    """An extra batch on one rank would hang the others in its all-reduce (21 images on 2 ranks
+    once gave rank 0 one more batch). Every world size 1-16, the real dataset sizes, the full
+    profile's batch (global by default; per rank for CycleGAN's batch of 1, which cannot be
+    split): every rank runs the same number of steps, the same as one process would."""
+    cfg = get_config(task, "full")
+    for world in range(1, 17):
+        run = replace(cfg, batch_per_rank=cfg.batch_size < world)
+        batch = run.global_batch(world)
+        lengths, counts = _steps_on_every_rank(monkeypatch, REAL_SIZES[task], batch, world)
+        expected = min(n // batch for n in REAL_SIZES[task])
+        assert lengths == counts == [expected] * world, (task, world, lengths, counts)
+
+
 @pytest.mark.parametrize("drop_last", [True, False])
-def test_every_rank_runs_the_same_number_of_steps(monkeypatch, drop_last):
-    """An extra batch on one rank would hang the others in its all-reduce (issue: 21 images on
-    2 ranks gave rank 0 one more batch). Every world size, uneven sizes included."""
-    for n, batch in [(21, 4), (63_632 // 8, 128), (4_500 // 4, 16), (48_472 // 64, 1)]:
-        for world in (1, 2, 3, 5, 8, 16):
-            lengths, counts = set(), set()
-            for rank in range(world):
-                monkeypatch.setattr(batches_module, "_rank_world", lambda r=rank, w=world: (r, w))
-                if n // world < batch:
-                    continue
-                b = Batches([torch.arange(n)], batch_size=batch, drop_last=drop_last)
-                lengths.add(len(b))
-                counts.add(sum(1 for _ in b.epoch(torch.Generator().manual_seed(0))))
-            assert len(lengths) <= 1 and lengths == counts, (n, batch, world, lengths, counts)
+def test_uneven_sizes_and_shares_give_equal_steps(monkeypatch, drop_last):
+    """Sizes and batches that divide by nothing: shares differ by one image, steps never."""
+    for n, batch in [(21, 4), (1_001, 13), (97, 7)]:
+        for world in (2, 3, 5, 7):
+            if batch < world:
+                continue
+            lengths, counts = _steps_on_every_rank(monkeypatch, [n], batch, world, drop_last)
+            assert len(set(lengths)) == 1 and lengths == counts, (n, batch, world, lengths)
+
+
+def test_ranks_share_exactly_the_one_process_batch(monkeypatch):
+    """Global batch semantics: at every step the ranks' batches together are the batch a single
+    process would train on (same permutation), split into disjoint shares of 43/43/42."""
+    x = torch.arange(1_000)
+    monkeypatch.setattr(batches_module, "_rank_world", lambda: (0, 1))
+    single = [set(b[0].tolist()) for b in Batches([x], 128).epoch(torch.Generator().manual_seed(5))]
+    per_rank = []
+    for rank in range(3):
+        monkeypatch.setattr(batches_module, "_rank_world", lambda r=rank: (r, 3))
+        b = Batches([x], 128)
+        assert len(b) == len(single) == 7
+        per_rank.append([set(t[0].tolist()) for t in b.epoch(torch.Generator().manual_seed(5))])
+    for step, whole in enumerate(single):
+        shares = [per_rank[r][step] for r in range(3)]
+        assert sorted(len(s) for s in shares) == [42, 43, 43]
+        assert set().union(*shares) == whole and sum(len(s) for s in shares) == 128
 
 
 def test_too_little_data_is_a_clear_error():

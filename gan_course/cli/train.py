@@ -9,9 +9,15 @@ Examples::
     python -m gan_course sample dcgan --checkpoint runs/demo/dcgan-toy-seed0/checkpoint.pt --out grid.png
     python -m gan_course sample cgan --checkpoint CKPT --out g.png --label 0
     torchrun --nproc_per_node=2 -m gan_course train dcgan --profile smoke --out runs/ddp
+    torchrun --nproc_per_node=8 -m gan_course train cyclegan --profile full --batch-per-rank \
+        --checkpoint-minutes 15
 
 (``python -m torch.distributed.run --nproc_per_node=2 -m gan_course ...`` is the same as
-``torchrun``.) Errors print one clear line on stderr and exit with status 1.
+``torchrun``.) ``--batch-size`` is the global batch: on N processes each takes 1/N of it, so the
+run takes the book's steps with the book's batch; ``--batch-per-rank`` makes it per process (the
+lr then grows by sqrt(N)). The run prints which. Ctrl-C or SIGTERM (a cluster's pre-emption)
+finishes the current step, saves a checkpoint and exits with status 130; ``--resume`` continues.
+Errors print one clear line on stderr and exit with status 1.
 """
 
 from __future__ import annotations
@@ -44,6 +50,19 @@ def add_subparser(subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--epochs", type=int, default=None, help="total epochs (default: profile's)")
     p.add_argument("--seed", type=int, default=None, help="seed (default: the profile's, 0)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="images per step over ALL processes (default: the profile's = the "
+                        "book's); under torchrun it is split across the processes")
+    p.add_argument("--batch-per-rank", action="store_true",
+                   help="--batch-size is per process instead: the global batch grows with the "
+                        "number of processes and the lr is multiplied by sqrt(processes)")
+    p.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
+                   help="also save a checkpoint every STEPS steps (default: at epoch ends only)")
+    p.add_argument("--checkpoint-minutes", type=float, default=None, metavar="MIN",
+                   help="also save a checkpoint every MIN minutes")
+    p.add_argument("--log-every", type=int, default=None, metavar="STEPS",
+                   help="read the losses from the device every STEPS steps (default: every "
+                        "step on CPU, every 20 on a GPU)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     p.add_argument("--device", default=None, help="cpu | cuda | cuda:1 | mps (default: best)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -75,7 +94,18 @@ def _train(args) -> int:
         return fail(f"--epochs must be >= 1, got {args.epochs}.")
     if args.max_steps is not None and args.max_steps < 1:
         return fail(f"--max-steps must be >= 1, got {args.max_steps}.")
-    changes = {"epochs": args.epochs} if args.epochs is not None else {}
+    for flag in ("batch_size", "checkpoint_every", "log_every"):
+        value = getattr(args, flag)
+        if value is not None and value < (1 if flag == "batch_size" else 0):
+            return fail(f"--{flag.replace('_', '-')} must be >= "
+                        f"{1 if flag == 'batch_size' else 0}, got {value}.")
+    if args.checkpoint_minutes is not None and not args.checkpoint_minutes >= 0:
+        return fail(f"--checkpoint-minutes must be >= 0, got {args.checkpoint_minutes}.")
+    changes = {k: getattr(args, k) for k in ("epochs", "batch_size", "checkpoint_every",
+                                             "checkpoint_minutes", "log_every")
+               if getattr(args, k) is not None}
+    if args.batch_per_rank:
+        changes["batch_per_rank"] = True
     cfg = get_config(args.task, args.profile, data_source=args.data, data_root=args.root,
                      seed=args.seed, **changes)
     if args.root is not None and cfg.data_source != "real":

@@ -205,32 +205,35 @@ def load_data(cfg, verbose: bool = True) -> Batches | PairedBatches:
     hair. ``cfg.data_source`` picks toy or real data (``cfg.data_root``: a real dataset outside
     the data folder), ``cfg.image_size`` the decoded size, ``cfg.n_train`` the number of images
     (toy: drawn; real: a seeded random subset, so ``--profile smoke --data real`` stays small),
-    ``cfg.batch_size`` the batch size. Prints one line about the data (and one more when the
-    data source is not the profile's usual one).
+    ``cfg.global_batch(world)`` the images per step over all ``torchrun`` processes (each takes
+    its share). Prints one line about the data (and one more when the data source is not the
+    profile's usual one).
     """
     from gan_course.config import data_note
+    from gan_course.data.batches import rank_world
 
     name, source = cfg.dataset, cfg.data_source
     root = cfg.data_root if source == "real" else None
     n = cfg.n_train
+    batch = cfg.global_batch(rank_world()[1])
     if name == "fashion_mnist":
         ds = load_fashion(source, n, root, verbose=verbose)
         images, labels = ds.data.reshape(len(ds.data), -1), ds.targets.long()
         keep = _subset(len(labels), n if source == "real" else None, cfg.seed)
         if keep is not None:
             images, labels = images[keep], labels[keep]
-        batches = Batches([images, labels], cfg.batch_size, classes=toy.CLOTHING_CLASSES)
+        batches = Batches([images, labels], batch, classes=toy.CLOTHING_CLASSES)
     else:
         cache = load(name, source, cfg.image_size, n, root, verbose=verbose)
         labels = np.asarray(cache.labels)
         keep = _subset(len(labels), n if source == "real" else None, cfg.seed)
         rows = np.arange(len(labels)) if keep is None else keep
         if name != "celeba":
-            batches = cache.batches(cfg.batch_size, index=keep)
+            batches = cache.batches(batch, index=keep)
         else:
             black, blond = (HAIR_CLASSES.index(c) for c in ("black", "blond"))  # A, B
-            batches = PairedBatches(cache.batches(cfg.batch_size, rows[labels[rows] == black]),
-                                    cache.batches(cfg.batch_size, rows[labels[rows] == blond]))
+            batches = PairedBatches(cache.batches(batch, rows[labels[rows] == black]),
+                                    cache.batches(batch, rows[labels[rows] == blond]))
     if verbose and keep is not None:
         print(f"Using a seeded random subset of {len(keep):,} of these {len(labels):,} images "
               f"(n_train of the {cfg.profile} profile; the full profile uses them all).")

@@ -23,7 +23,6 @@ import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 
 def _check_img_size(img_size: int) -> int:
@@ -45,7 +44,11 @@ def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     - floating ``labels`` of shape ``(B, num_classes)`` are returned unchanged (weights for label
       arithmetic, e.g. ``torch.tensor([[0.3, 0.7]])``).
 
-    Anything else raises ``ValueError`` saying which shape was expected.
+    Anything else raises ``ValueError`` saying which shape was expected. The rows are written by
+    ``scatter_``, whose kernel checks the ids itself: reading ``labels.min()`` / ``.max()`` on
+    the host instead would make the CPU wait for the GPU at every call (the critic and the
+    generator call this 11 times per cGAN step). On the CPU a bad id raises the ``ValueError``
+    below; on a GPU it is a device-side assertion, as with ``F.one_hot``.
     """
     if not isinstance(labels, torch.Tensor):
         labels = torch.as_tensor(labels)
@@ -57,10 +60,12 @@ def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     if labels.dim() != 1:
         raise ValueError(f"integer labels must be class ids of shape (B,), got "
                          f"{tuple(labels.shape)}; use labels.view(-1) or float rows (B, {num_classes}).")
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+    ids = labels.long()[:, None]
+    try:
+        return torch.zeros(len(ids), num_classes, device=ids.device).scatter_(1, ids, 1.0)
+    except RuntimeError:  # CPU: an id out of range (the values are read only now, on failure)
         raise ValueError(f"class ids must be in [0, {num_classes}), got values from "
-                         f"{int(labels.min())} to {int(labels.max())}.")
-    return F.one_hot(labels.long(), num_classes).float()
+                         f"{int(labels.min())} to {int(labels.max())}.") from None
 
 
 def label_planes(labels: torch.Tensor, num_classes: int, size: int) -> torch.Tensor:

@@ -5,11 +5,16 @@ How it fits together:
 * ``torchrun --nproc_per_node=N -m gan_course train ...`` starts N copies; each reads ``RANK``,
   ``WORLD_SIZE`` and ``LOCAL_RANK`` and calls :func:`init_distributed` (gloo on CPU, nccl on CUDA).
 * Every rank draws the SAME permutation of the data from a shared seed and takes a disjoint
-  shard of it (see :class:`gan_course.data.batches.Batches`), so the
-  global batch is ``world * batch_size`` and no image is seen twice in an epoch.
+  share of each step's images (see :class:`gan_course.data.batches.Batches`): the config's
+  batch is the **global** batch (``TrainConfig.global_batch``), so N processes take the book's
+  steps with the book's batch; with ``batch_per_rank`` it is per process instead.
 * Models are wrapped in :class:`~torch.nn.parallel.DistributedDataParallel` (:func:`wrap`), which
   broadcasts rank 0's weights at start and averages gradients during ``backward()``.
-* Only rank 0 writes checkpoints, sample grids, the history and the progress bar.
+* Checkpoints, sample grids and the history are written once per filesystem: by rank 0 when
+  every rank sees the output folder (one machine, or a shared filesystem), else by the first
+  process of each node (:func:`writes_to`), so every node can resume. Data is prepared and
+  cached the same way (:func:`prepares_data`), while the others wait in a barrier with a long
+  timeout (first runs decode tens of thousands of images).
 
 Two known pitfalls and what this package does about them:
 
@@ -24,18 +29,25 @@ Two known pitfalls and what this package does about them:
    in place at the start of every forward through the wrapper. A GAN step calls D several
    times (real, fake, then again for G) and in-place writes to tensors an autograd graph may
    have saved are a known source of "modified by an inplace operation" errors in DDP GANs.
-   We therefore wrap with ``broadcast_buffers=False``: each rank normalises with its own batch
-   statistics (exactly like single-GPU training at the book's batch size, which is what each
-   rank sees), and :func:`sync_buffers` copies rank 0's running stats to all ranks before every
-   checkpoint and sample grid, so saved models are identical (the test compares them).
-   SyncBatchNorm is not used: it would change the statistics to the global batch (no longer
-   the book's) and costs one collective per BN layer per forward.
+   We therefore wrap with ``broadcast_buffers=False``: each rank normalises with the
+   statistics of its own share of the batch, and :func:`sync_buffers` copies rank 0's running
+   stats to all ranks before every checkpoint and sample grid, so saved models are identical
+   (the test compares them). The one difference from the book this leaves: with the global
+   batch split over N processes, a BatchNorm layer sees ``batch / N`` images (the DCGAN on 8
+   GPUs: 16 instead of 128). ``batch_per_rank`` keeps the book's batch per BatchNorm (and
+   grows the global batch); SyncBatchNorm would restore the book's statistics exactly but is
+   CUDA-only (nothing here could test it) and costs one collective per BatchNorm layer and
+   forward pass, so it is not used.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import warnings
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -60,12 +72,25 @@ class DistInfo:
         return self.rank == 0
 
 
+def _minutes(name: str, default: float) -> timedelta:
+    value = os.environ.get(name)
+    try:
+        return timedelta(minutes=float(value)) if value else timedelta(minutes=default)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of minutes, got {value!r}.") from None
+
+
 def init_distributed(device_type: str | None = None) -> DistInfo:
     """Join the process group that ``torchrun`` set up; a no-op single-process run otherwise.
 
     Reads ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``; uses nccl when ``device_type`` is ``cuda``
-    (each rank on ``cuda:LOCAL_RANK``) and gloo otherwise.
+    (each rank on ``cuda:LOCAL_RANK``) and gloo otherwise. Collectives time out after
+    ``GAN_COURSE_DIST_TIMEOUT_MIN`` minutes (default 30; torch's nccl default is 10), and a
+    second, gloo group with a much longer timeout (``GAN_COURSE_DATA_TIMEOUT_MIN``, default 180)
+    serves the one long wait of a run: the other ranks waiting while the data is decoded into
+    its cache the first time (:func:`wait_for_data`).
     """
+    global _DATA_GROUP
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
@@ -74,8 +99,14 @@ def init_distributed(device_type: str | None = None) -> DistInfo:
         backend = "nccl" if device_type == "cuda" else "gloo"
         if backend == "nccl":
             torch.cuda.set_device(local_rank)
-        dist.init_process_group(backend=backend)
+        dist.init_process_group(backend=backend,
+                                timeout=_minutes("GAN_COURSE_DIST_TIMEOUT_MIN", 30))
+        _DATA_GROUP = dist.new_group(backend="gloo",
+                                     timeout=_minutes("GAN_COURSE_DATA_TIMEOUT_MIN", 180))
     return DistInfo(rank=rank, world=world, local_rank=local_rank)
+
+
+_DATA_GROUP = None
 
 
 def current() -> DistInfo:
@@ -92,7 +123,11 @@ def wrap(model: nn.Module, device: torch.device) -> nn.Module:
         return model
     ids = [device.index if device.index is not None else torch.cuda.current_device()] \
         if device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
+    with warnings.catch_warnings():
+        # recent torch (2.14) deprecates the name for forward_sync_buffers, but says to keep
+        # broadcast_buffers=False while buffers must not be synced at init (no successor yet)
+        warnings.filterwarnings("ignore", message=".*broadcast_buffers.* is deprecated")
+        return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
 
 
 def plain(model: nn.Module) -> nn.Module:
@@ -133,6 +168,61 @@ def barrier() -> None:
     """Wait for all ranks (no-op on one process)."""
     if current().enabled:
         dist.barrier()
+
+
+def wait_for_data() -> None:
+    """Barrier for the data preparation: long timeout (see :func:`init_distributed`)."""
+    if current().enabled:
+        dist.barrier(group=_DATA_GROUP)
+
+
+def all_gather(obj) -> list:
+    """``obj`` of every rank, in rank order (``[obj]`` on one process); objects are pickled
+    in memory between the ranks of this job, never loaded from a file."""
+    info = current()
+    if not info.enabled:
+        return [obj]
+    out = [None] * info.world
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def is_shared_folder(folder: str | os.PathLike) -> bool:
+    """Whether every rank sees the same ``folder`` (one machine, or a shared filesystem).
+
+    Rank 0 creates a file with a random name there; every rank looks for it. Collective: all
+    ranks must call it. ``True`` on one process.
+    """
+    info = current()
+    if not info.enabled:
+        return True
+    folder = Path(folder)
+    name = all_gather(f".gan_course-shared-{secrets.token_hex(8)}")[0]
+    probe = folder / name
+    if info.is_main:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.touch()
+    barrier()
+    seen = all(all_gather(probe.exists()))
+    barrier()
+    if info.is_main:
+        probe.unlink(missing_ok=True)
+    return seen
+
+
+def writes_to(folder: str | os.PathLike) -> bool:
+    """Whether this rank writes the files of ``folder``: rank 0 if every rank sees the folder,
+    else the first process on each node (``LOCAL_RANK == 0``). Collective."""
+    info = current()
+    if not info.enabled:
+        return True
+    return info.is_main if is_shared_folder(folder) else info.local_rank == 0
+
+
+def prepares_data(data_root: str | os.PathLike) -> bool:
+    """Whether this rank prepares and caches the data before the others read it: one rank per
+    filesystem, as :func:`writes_to`. Collective."""
+    return writes_to(data_root)
 
 
 def cleanup() -> None:

@@ -21,6 +21,8 @@ class ImagePool:
         """A batch like ``images`` (detached), some of it replaced by older fakes."""
         if self.size <= 0:
             return images
+        if self.images and self.images[0].device != images.device:
+            self.to(images.device)  # restored from a checkpoint, which holds them on the CPU
         out = []
         for img in images.detach():
             if len(self.images) < self.size:
@@ -40,7 +42,7 @@ class ImagePool:
         return {"size": self.size, "images": stored}
 
     def load_state_dict(self, state: dict) -> None:
-        """Inverse of :meth:`state_dict` (images go to the device of the next query's fakes)."""
+        """Inverse of :meth:`state_dict` (the images move to the fakes' device at the next query)."""
         self.size = int(state["size"])
         self.images = list(state["images"].unbind(0)) if state["images"].numel() else []
 

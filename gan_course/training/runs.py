@@ -52,25 +52,32 @@ def train(cfg: TrainConfig, *, out: str | Path | None = None, resume: bool = Fal
     ``out``: folder for checkpoint, samples and history (default :func:`gan_course.runtime.run_dir`);
     ``resume``: continue from ``out/checkpoint.pt`` (a finished run is just loaded); ``device``:
     default the best available; ``max_steps``: stop (and checkpoint) after this many steps.
-    Works unchanged under ``torchrun`` (one process per GPU/CPU worker; rank 0 writes).
+    Works unchanged under ``torchrun`` (one process per GPU/CPU worker), on one machine or
+    several: the config's batch is the global batch (split across the processes; see
+    :meth:`~gan_course.config.TrainConfig.global_batch`), and data, checkpoints and samples are
+    written once per filesystem.
     """
     from gan_course.data import load_data
-    from gan_course.runtime import get_device, run_dir
+    from gan_course.runtime import data_root, get_device, run_dir
 
     dev = device if isinstance(device, torch.device) else get_device(device)
     info = ddp.init_distributed(dev.type)
     if info.enabled and dev.type == "cuda":
         dev = torch.device("cuda", info.local_rank)
     out = Path(out) if out is not None else run_dir(cfg)
-    if info.is_main:
+    if info.local_rank == 0:  # the first process of every node (the folder may be node-local)
         check_out_dir(out)
+    if info.is_main and (info.enabled or cfg.batch_per_rank):
+        print(cfg.batch_note(info.world))
     task = build_task(cfg, dev)
-    # rank 0 writes/caches the data first; the others then read the finished files
-    if not info.is_main:
-        ddp.barrier()
+    # One rank per filesystem writes and decodes the data first (rank 0, or the first process
+    # of each node when the data folder is not shared); the others then read the finished files.
+    prepares = ddp.prepares_data(data_root())
+    if not prepares:
+        ddp.wait_for_data()
     batches = load_data(cfg, verbose=info.is_main)
-    if info.is_main:
-        ddp.barrier()
+    if prepares:
+        ddp.wait_for_data()
     history = fit(task, batches, out_dir=out, resume=resume, progress=progress,
                   max_steps=max_steps)
     return task, history

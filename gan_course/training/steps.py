@@ -1,8 +1,9 @@
 """One training step per model - each a plain function to read top to bottom beside the book.
 
 Every step takes the models, optimisers and one batch explicitly, updates the weights, and
-returns a dict of float losses (``.item()`` is called once, at the end, so the GPU is not
-synchronised in the middle of the step).
+returns a dict of its losses as 0-dim tensors, detached. They stay on the device: reading one
+(``.item()``, ``float()``) makes the CPU wait for the GPU, so the training loop reads them all
+at once every few steps (:mod:`gan_course.training.loop`).
 
 Where this code differs from the book, it is on purpose:
 
@@ -11,11 +12,14 @@ Where this code differs from the book, it is on purpose:
   generated under ``torch.no_grad()`` (WGAN-GP's 5 critic steps: no generator graph is built at
   all). The book backpropagates the critic loss through the generator each time and keeps the
   graph alive with ``retain_graph=True``; that work is thrown away by ``gen.zero_grad()``.
+* **The critic scores real and fake images in one pass** (WGAN-GP): it has no BatchNorm, so
+  each image's score depends on that image alone and one batched call equals the book's two.
 * **Discriminators are frozen during the generator update** (``frozen(D)``): the generator's
   loss still flows *through* D, but D's own weight gradients are not computed.
-* **Mixed precision follows the device**: on CUDA, float16 autocast + a ``GradScaler`` per
-  optimiser (as the book's CycleGAN does); on CPU both are switched off. The plumbing
-  (``autocast``, ``optimizer_step``) lives in :mod:`gan_course.training.amp`.
+* **Mixed precision follows the device**: on CUDA, bfloat16 autocast where the GPU supports it
+  (no scaler needed), else float16 autocast + a ``GradScaler`` per optimiser (as the book's
+  CycleGAN does); on CPU and Apple MPS both are off. The plumbing (``autocast``,
+  ``optimizer_step``) lives in :mod:`gan_course.training.amp`.
 * **Distributed training** (``torchrun``) needs two small touches, marked ``# DDP`` below; on
   one process they do nothing. See :mod:`gan_course.training.distributed`.
 """
@@ -91,9 +95,9 @@ def gan_step(G, D, opt_g, opt_d, real, *, latent_dim=100, scaler_g=None, scaler_
         loss_g = g_loss_bce(plain(D)(fake))                   # DDP: D is not updated here
     optimizer_step(loss_g, opt_g, scaler_g)
 
-    return {"loss_d": loss_d.item(), "loss_g": loss_g.item(),
-            "d_real": torch.sigmoid(real_logits.float()).mean().item(),
-            "d_fake": torch.sigmoid(fake_logits.float()).mean().item()}
+    return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
+            "d_real": torch.sigmoid(real_logits.detach().float()).mean(),
+            "d_fake": torch.sigmoid(fake_logits.detach().float()).mean()}
 
 
 # ----------------------------------------------------------------------------- chapter 5: cWGAN-GP
@@ -103,7 +107,9 @@ def wgan_gp_step(G, critic, opt_g, opt_c, real, labels, *, latent_dim=100, criti
 
     ``critic_iters`` critic updates, each: fresh fakes made under ``no_grad`` (no generator graph),
     loss ``C(fake) - C(real) + lambda_gp * GP`` (penalty in float32, outside autocast, because
-    it differentiates twice). Then one generator update with a new batch of fakes,
+    it differentiates twice). Real and fake images are scored in one critic pass: the critic
+    judges every image on its own (InstanceNorm, no BatchNorm), so that equals the book's two
+    calls, with half the layer calls. Then one generator update with a new batch of fakes,
     loss ``-C(G(z, y))``. The labels are the real batch's (the book's choice); the label planes
     are built inside the models from ``labels``. Returns ``{"loss_c", "loss_g", "gp", "w_dist"}``.
     """
@@ -114,7 +120,8 @@ def wgan_gp_step(G, critic, opt_g, opt_c, real, labels, *, latent_dim=100, criti
         with torch.no_grad(), autocast(device, amp):
             fake = G(_noise(batch, latent_dim, device), labels)
         with autocast(device, amp):
-            w_dist = -critic_loss_wasserstein(C(real, labels), C(fake, labels))
+            scores = C(torch.cat([real, fake]), torch.cat([labels, labels]))  # real, then fake
+            w_dist = -critic_loss_wasserstein(scores[:batch], scores[batch:])
         gp = gradient_penalty(lambda x: C(x, labels), real.float(), fake.float())
         loss_c = -w_dist + lambda_gp * gp
         optimizer_step(loss_c, opt_c, scaler_c,
@@ -125,8 +132,8 @@ def wgan_gp_step(G, critic, opt_g, opt_c, real, labels, *, latent_dim=100, criti
         loss_g = g_loss_wasserstein(C(G(_noise(batch, latent_dim, device), labels), labels))
     optimizer_step(loss_g, opt_g, scaler_g)
 
-    return {"loss_c": loss_c.item(), "loss_g": loss_g.item(), "gp": gp.item(),
-            "w_dist": w_dist.item()}
+    return {"loss_c": loss_c.detach(), "loss_g": loss_g.detach(), "gp": gp.detach(),
+            "w_dist": w_dist.detach()}
 
 
 # ----------------------------------------------------------------------------- chapter 6: CycleGAN
@@ -171,5 +178,5 @@ def cyclegan_step(G_AB, G_BA, D_A, D_B, opt_g, opt_d, real_A, real_B, *, lambda_
         loss_g = loss_adv + lambda_cycle * loss_cyc + lambda_identity * loss_id
     optimizer_step(loss_g, opt_g, scaler_g)
 
-    return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "loss_adv": loss_adv.item(),
-            "loss_cycle": loss_cyc.item(), "loss_identity": loss_id.item()}
+    return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "loss_adv": loss_adv.detach(),
+            "loss_cycle": loss_cyc.detach(), "loss_identity": loss_id.detach()}

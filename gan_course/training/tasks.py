@@ -28,9 +28,9 @@ from gan_course.training.image_pool import ImagePool
 class Task:
     """Everything :func:`~gan_course.training.loop.fit` needs about one model.
 
-    ``step(batch) -> dict of float losses`` trains on one batch; ``sample_fn(fixed) -> images
-    (B, C, H, W) in [-1, 1]`` draws from the fixed inputs; ``make_fixed(batches)`` builds those
-    inputs (noise, or real images to translate). ``extra_state`` holds other objects with a
+    ``step(batch) -> dict of losses`` (0-dim tensors, or floats) trains on one batch;
+    ``sample_fn(fixed) -> images (B, C, H, W) in [-1, 1]`` draws from the fixed inputs;
+    ``make_fixed(batches)`` builds those inputs (noise, or real images to translate). ``extra_state`` holds other objects with a
     ``state_dict`` (CycleGAN's image pools) so checkpoints capture them too.
     """
 
@@ -100,16 +100,40 @@ def _init(model: nn.Module, device: torch.device, channels_last: bool = False) -
 
     model.apply(weights_init)  # N(0, 0.02) convolutions, N(1, 0.02) norms - as in the book
     model = model.to(device)
-    if channels_last and device.type == "cpu":
-        # Measured 1.11x faster for the DCGAN step on CPU (benchmarks/); the cGAN and CycleGAN
-        # gained nothing (or lost under load), so only the DCGAN asks for it.
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
     return ddp.wrap(model, device)
 
 
+def _channels_last(cfg: TrainConfig, device: torch.device) -> bool:
+    """Whether the conv nets of ``cfg`` train in channels_last (NHWC) memory format.
+
+    ``cfg.channels_last`` decides when set. Automatic: every conv net on CUDA (tensor-core
+    convolutions run in NHWC; ``benchmarks/gpu.py`` measures both layouts per model), and on
+    the CPU the DCGAN and cGAN, measured faster there by ``benchmarks/run.py``; the CycleGAN
+    (reflection padding, instance norm) was slower on CPU in channels_last.
+    """
+    if cfg.task == "fashion":  # linear layers: no memory format
+        return False
+    if cfg.channels_last is not None:
+        return bool(cfg.channels_last)
+    return device.type == "cuda" or (device.type == "cpu" and cfg.task in ("dcgan", "cgan"))
+
+
+def _prepare_device(device: torch.device) -> None:
+    """cuDNN autotuning on CUDA: the batch shape never changes, so the fastest convolution
+    algorithms are picked once (unless deterministic algorithms were asked for)."""
+    if device.type == "cuda" and not torch.are_deterministic_algorithms_enabled():
+        torch.backends.cudnn.benchmark = True
+
+
 def _adam(cfg: TrainConfig, *models: nn.Module) -> torch.optim.Adam:
-    params = itertools.chain.from_iterable(m.parameters() for m in models)
-    return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas))
+    params = list(itertools.chain.from_iterable(m.parameters() for m in models))
+    # cfg.run_lr: the config's lr, or lr x sqrt(processes) when the batch is per process
+    lr = cfg.run_lr(ddp.current().world)
+    # fused: one kernel for the whole update on CUDA instead of several per parameter
+    fused = params[0].device.type == "cuda"
+    return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas), fused=fused)
 
 
 def _scalers(optimizers: dict, device: torch.device, cfg: TrainConfig) -> dict:
@@ -133,8 +157,9 @@ def _build_gan(cfg: TrainConfig, device: torch.device) -> Task:
         G = _init(MLPGenerator(cfg.latent_dim, cfg.hidden_g), device)
         D = _init(MLPDiscriminator(784, cfg.hidden_d, cfg.dropout), device)
     else:
-        G = _init(DCGANGenerator(cfg.latent_dim, cfg.features), device, channels_last=True)
-        D = _init(DCGANDiscriminator(cfg.d_features or cfg.features), device, channels_last=True)
+        nhwc = _channels_last(cfg, device)
+        G = _init(DCGANGenerator(cfg.latent_dim, cfg.features), device, nhwc)
+        D = _init(DCGANDiscriminator(cfg.d_features or cfg.features), device, nhwc)
     optimizers = {"G": _adam(cfg, G), "D": _adam(cfg, D)}
     scalers = _scalers(optimizers, device, cfg)
 
@@ -156,8 +181,11 @@ def _build_gan(cfg: TrainConfig, device: torch.device) -> Task:
 def _build_cgan(cfg: TrainConfig, device: torch.device) -> Task:
     from gan_course.models import CGANCritic, CGANGenerator
 
-    G = _init(CGANGenerator(cfg.latent_dim, cfg.num_classes, cfg.image_size, cfg.features), device)
-    C = _init(CGANCritic(cfg.num_classes, cfg.image_size, cfg.d_features or cfg.features), device)
+    nhwc = _channels_last(cfg, device)
+    G = _init(CGANGenerator(cfg.latent_dim, cfg.num_classes, cfg.image_size, cfg.features),
+              device, nhwc)
+    C = _init(CGANCritic(cfg.num_classes, cfg.image_size, cfg.d_features or cfg.features),
+              device, nhwc)
     optimizers = {"G": _adam(cfg, G), "C": _adam(cfg, C)}
     scalers = _scalers(optimizers, device, cfg)
 
@@ -190,10 +218,12 @@ def _build_cyclegan(cfg: TrainConfig, device: torch.device) -> Task:
 
     d_features = cfg.d_features or (cfg.features, 2 * cfg.features, 4 * cfg.features,
                                     8 * cfg.features)
-    G_AB = _init(ResnetGenerator(3, cfg.features, cfg.num_residuals), device)  # black -> blond
-    G_BA = _init(ResnetGenerator(3, cfg.features, cfg.num_residuals), device)  # blond -> black
-    D_A = _init(PatchDiscriminator(3, d_features), device)
-    D_B = _init(PatchDiscriminator(3, d_features), device)
+    nhwc = _channels_last(cfg, device)
+    # G_AB turns black hair (domain A) blond (B), G_BA blond to black
+    G_AB = _init(ResnetGenerator(3, cfg.features, cfg.num_residuals), device, nhwc)
+    G_BA = _init(ResnetGenerator(3, cfg.features, cfg.num_residuals), device, nhwc)
+    D_A = _init(PatchDiscriminator(3, d_features), device, nhwc)
+    D_B = _init(PatchDiscriminator(3, d_features), device, nhwc)
     optimizers = {"G": _adam(cfg, G_AB, G_BA), "D": _adam(cfg, D_A, D_B)}
     scalers = _scalers(optimizers, device, cfg)
     pools = {"pool_A": ImagePool(cfg.pool_size), "pool_B": ImagePool(cfg.pool_size)}
@@ -246,8 +276,9 @@ assert set(_BUILDERS) == set(TASKS)
 def build_task(cfg: TrainConfig, device: torch.device | str | None = None) -> Task:
     """The :class:`Task` that trains ``cfg.task`` as ``cfg`` says, on ``device`` (default: best).
 
-    Models are initialised (``weights_init``), moved to the device and DDP-wrapped under
-    ``torchrun``; each optimiser gets a GradScaler (active on CUDA only); CycleGAN with
+    Models are initialised (``weights_init``), moved to the device (channels_last where it is
+    faster, see :func:`_channels_last`; cuDNN autotuning on CUDA) and DDP-wrapped under
+    ``torchrun``; each optimiser gets a GradScaler (active for float16 only); CycleGAN with
     ``cfg.decay_epochs > 0`` also gets linear learning-rate decay. The initial weights are drawn
     from ``cfg.seed`` (torch's global generator is seeded with it here), so the same config
     always starts from the same networks, and another seed from other ones.
@@ -258,5 +289,6 @@ def build_task(cfg: TrainConfig, device: torch.device | str | None = None) -> Ta
         raise TypeError(f"build_task takes a TrainConfig (get_config(task, profile)), got "
                         f"{type(cfg).__name__}.")
     device = device if isinstance(device, torch.device) else get_device(device)
+    _prepare_device(device)
     torch.manual_seed(cfg.seed)
     return _BUILDERS[cfg.task](cfg, device)
