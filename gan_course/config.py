@@ -58,6 +58,7 @@ class TrainConfig:
     n_samples: int = 32           # images in each sample grid (the book shows 32)
     seed: int = 0
     amp: bool = True              # mixed precision; only ever switched on for CUDA devices
+    ema_decay: float = 0.0        # generator EMA for samples/evaluation (0 = off; the book: off)
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:

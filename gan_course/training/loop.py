@@ -21,6 +21,7 @@ and takes care of everything around it:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import threading
@@ -160,10 +161,14 @@ class Task:
     scalers: dict[str, torch.amp.GradScaler] = field(default_factory=dict)
     fixed: Any = None
     extra: dict = field(default_factory=dict)
+    ema: Any = None  # EMA: a gan_course.training.ema.ModelEMA of the generator(s), or None
 
     def step(self, batch: tuple) -> dict:
         """Train on one batch; returns the float losses."""
-        return self.step_fn(self, batch)
+        losses = self.step_fn(self, batch)
+        if self.ema is not None:  # EMA: average the generator after its update
+            self.ema.update()
+        return losses
 
     @torch.no_grad()
     def sample(self, fixed: Any = None) -> torch.Tensor:
@@ -173,7 +178,9 @@ class Task:
         for m in self.models.values():
             m.eval()
         try:
-            return self.sample_fn(self, fixed).float().cpu()
+            # EMA: sample grids show the averaged generator when there is one
+            with self.ema.swapped() if self.ema is not None else contextlib.nullcontext():
+                return self.sample_fn(self, fixed).float().cpu()
         finally:
             for k, m in self.models.items():
                 m.train(modes[k])
@@ -187,6 +194,7 @@ class Task:
             "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
             "scalers": {k: s.state_dict() for k, s in self.scalers.items()},
             "fixed": self.fixed,
+            **({"ema": self.ema.state_dict()} if self.ema is not None else {}),  # EMA
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -203,6 +211,8 @@ class Task:
                 s.load_state_dict(state["scalers"][k])
         if state.get("fixed") is not None:
             self.fixed = _to_device(state["fixed"], self.device)
+        if self.ema is not None and "ema" in state:  # EMA
+            self.ema.load_state_dict(state["ema"])
 
 
 def _to_device(x: Any, device: torch.device) -> Any:

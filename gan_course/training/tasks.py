@@ -184,8 +184,13 @@ def build_task(task_name: str, cfg: TrainConfig | None = None,
 
         schedulers = {k: torch.optim.lr_scheduler.LambdaLR(o, factor)
                       for k, o in optimizers.items()}
-    return Task(task_name, cfg, device, models, optimizers, step, sample, make_fixed,
+    task = Task(task_name, cfg, device, models, optimizers, step, sample, make_fixed,
                 schedulers=schedulers, scalers=scalers)
+    if cfg.ema_decay > 0:  # EMA of the generator(s): used for sample grids and evaluation
+        from gan_course.training.ema import ModelEMA
+
+        task.ema = ModelEMA({k: m for k, m in models.items() if k.startswith("G")}, cfg.ema_decay)
+    return task
 
 
 # ----------------------------------------------------------------------------- data
@@ -266,6 +271,8 @@ def load_trained(checkpoint: str | Path, device: str | torch.device | None = Non
     dev = get_device(device) if not isinstance(device, torch.device) else device
     task = build_task(name, cfg, dev)
     task.load_state_dict(state["task_state"])
+    if task.ema is not None:  # EMA: a trained model is used through its averaged generator
+        task.ema.copy_to()
     for m in task.models.values():
         m.eval()
     return task
