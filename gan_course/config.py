@@ -59,6 +59,10 @@ class TrainConfig:
     seed: int = 0
     amp: bool = True              # mixed precision; only ever switched on for CUDA devices
     ema_decay: float = 0.0        # generator EMA for samples/evaluation (0 = off; the book: off)
+    # -- recipe knobs measured for the CPU demos (issue 12); the book's values are the defaults
+    lr_d: float | None = None     # fashion/dcgan: D learning rate (None = lr; != lr: TTUR)
+    real_label: float = 1.0       # fashion/dcgan: D target for real (< 1: one-sided smoothing)
+    negative_slope: float = 0.0   # MLP GAN: LeakyReLU slope in G and D (0 = the book's ReLU)
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:

@@ -88,11 +88,12 @@ def _noise(batch: int, latent_dim: int, device: torch.device) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- chapter 4: MLP GAN
 def mlp_gan_step(G, D, opt_g, opt_d, real, *, latent_dim=100, scaler_g=None, scaler_d=None,
-                 amp=True):
+                 amp=True, real_label=1.0):
     """Fashion-MNIST GAN step (book ch. 4). ``real``: flattened images ``(B, 784)`` in [-1, 1].
 
     1. D learns real -> 1, fake -> 0 (BCE on logits; the book's two D updates in one).
     2. G learns to make D say 1 for its fakes (non-saturating loss), reusing the same fakes.
+    ``real_label`` < 1 (e.g. 0.9): one-sided label smoothing of D's real target (book: 1).
     Returns ``{"loss_d", "loss_g", "d_real", "d_fake"}`` (the last two: mean D probabilities).
     """
     device = real.device
@@ -102,7 +103,7 @@ def mlp_gan_step(G, D, opt_g, opt_d, real, *, latent_dim=100, scaler_g=None, sca
     # 1. discriminator: fakes are detached, so this update never reaches G
     with autocast(device, amp):
         real_logits, fake_logits = D(real), D(fake.detach())
-        loss_d = d_loss_bce(real_logits, fake_logits)
+        loss_d = d_loss_bce(real_logits, fake_logits, real_label)
     optimizer_step(loss_d, opt_d, scaler_d)
 
     # 2. generator: gradient flows through D (frozen) into G
@@ -117,11 +118,12 @@ def mlp_gan_step(G, D, opt_g, opt_d, real, *, latent_dim=100, scaler_g=None, sca
 
 # ----------------------------------------------------------------------------- chapter 4: DCGAN
 def dcgan_step(G, D, opt_g, opt_d, real, *, latent_dim=100, scaler_g=None, scaler_d=None,
-               amp=True):
+               amp=True, real_label=1.0):
     """DCGAN step (book ch. 4). ``real``: images ``(B, 3, 64, 64)`` in [-1, 1].
 
     Same recipe as :func:`mlp_gan_step` with convolutional networks; real and fake go through D
     as separate batches (as in the book) so BatchNorm never mixes their statistics.
+    ``real_label`` < 1: one-sided label smoothing (book: 1).
     Returns ``{"loss_d", "loss_g", "d_real", "d_fake"}``.
     """
     device = real.device
@@ -131,7 +133,7 @@ def dcgan_step(G, D, opt_g, opt_d, real, *, latent_dim=100, scaler_g=None, scale
     # 1. discriminator on real (-> 1) and detached fake (-> 0) batches
     with autocast(device, amp):
         real_logits, fake_logits = D(real), D(fake.detach())
-        loss_d = d_loss_bce(real_logits, fake_logits)
+        loss_d = d_loss_bce(real_logits, fake_logits, real_label)
     optimizer_step(loss_d, opt_d, scaler_d)
 
     # 2. generator: make the (frozen) discriminator say "real"

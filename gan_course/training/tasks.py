@@ -39,9 +39,14 @@ def _init(model: torch.nn.Module, device: torch.device,
     return ddp.wrap(model, device)
 
 
-def _adam(cfg: TrainConfig, *models: torch.nn.Module) -> torch.optim.Adam:
+def _adam(cfg: TrainConfig, *models: torch.nn.Module, lr: float | None = None) -> torch.optim.Adam:
     params = itertools.chain.from_iterable(m.parameters() for m in models)
-    return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas))
+    return torch.optim.Adam(params, lr=lr or cfg.lr, betas=tuple(cfg.betas))
+
+
+def _adam_d(cfg: TrainConfig, *models: torch.nn.Module) -> torch.optim.Adam:
+    """The discriminator's (critic's) Adam: ``cfg.lr_d`` when set (two time-scale updates)."""
+    return _adam(cfg, *models, lr=cfg.lr_d)
 
 
 def _noise_fixed(task: Task, data) -> torch.Tensor:
@@ -53,37 +58,51 @@ def _noise_fixed(task: Task, data) -> torch.Tensor:
 def _build_fashion(cfg, device):
     from gan_course.models import MLPDiscriminator, MLPGenerator
 
-    G = _init(MLPGenerator(cfg.latent_dim, cfg.hidden_g), device)
-    D = _init(MLPDiscriminator(784, cfg.hidden_d, cfg.dropout), device)
+    G = _init(MLPGenerator(cfg.latent_dim, cfg.hidden_g, negative_slope=cfg.negative_slope), device)
+    D = _init(MLPDiscriminator(784, cfg.hidden_d, cfg.dropout, negative_slope=cfg.negative_slope),
+              device)
 
     def step(task, batch):
         images, _labels = batch
         return steps.mlp_gan_step(G, D, task.optimizers["G"], task.optimizers["D"], images,
                                   latent_dim=cfg.latent_dim, scaler_g=task.scalers["G"],
-                                  scaler_d=task.scalers["D"], amp=cfg.amp)
+                                  scaler_d=task.scalers["D"], amp=cfg.amp,
+                                  real_label=cfg.real_label)
 
     def sample(task, z):
         return ddp.plain(G)(z).view(-1, 1, 28, 28)
 
-    return {"G": G, "D": D}, {"G": _adam(cfg, G), "D": _adam(cfg, D)}, step, sample, _noise_fixed
+    return {"G": G, "D": D}, {"G": _adam(cfg, G), "D": _adam_d(cfg, D)}, step, sample, _noise_fixed
 
 
 def _build_dcgan(cfg, device):
-    from gan_course.models import DCGANDiscriminator, DCGANGenerator
+    from gan_course.models import (
+        DCGANDiscriminator,
+        DCGANDiscriminator32,
+        DCGANGenerator,
+        DCGANGenerator32,
+    )
 
-    G = _init(DCGANGenerator(cfg.latent_dim, cfg.features), device, channels_last=True)
-    D = _init(DCGANDiscriminator(cfg.d_features or cfg.features), device, channels_last=True)
+    # the book's 64x64 networks; 32x32: the same with one resolution step fewer (CPU demo)
+    nets = {64: (DCGANGenerator, DCGANDiscriminator), 32: (DCGANGenerator32, DCGANDiscriminator32)}
+    if cfg.image_size not in nets:
+        raise ValueError(f"The DCGAN works on 64x64 (the book) or 32x32 images, not "
+                         f"{cfg.image_size}; set image_size to 64 or 32.")
+    gen_cls, disc_cls = nets[cfg.image_size]
+    G = _init(gen_cls(cfg.latent_dim, cfg.features), device, channels_last=True)
+    D = _init(disc_cls(cfg.d_features or cfg.features), device, channels_last=True)
 
     def step(task, batch):
         images, _labels = batch
         return steps.dcgan_step(G, D, task.optimizers["G"], task.optimizers["D"], images,
                                 latent_dim=cfg.latent_dim, scaler_g=task.scalers["G"],
-                                scaler_d=task.scalers["D"], amp=cfg.amp)
+                                scaler_d=task.scalers["D"], amp=cfg.amp,
+                                real_label=cfg.real_label)
 
     def sample(task, z):
         return ddp.plain(G)(z)
 
-    return {"G": G, "D": D}, {"G": _adam(cfg, G), "D": _adam(cfg, D)}, step, sample, _noise_fixed
+    return {"G": G, "D": D}, {"G": _adam(cfg, G), "D": _adam_d(cfg, D)}, step, sample, _noise_fixed
 
 
 def _build_cgan(cfg, device):
