@@ -128,8 +128,9 @@ def _dcgan(profile: str) -> TrainConfig:
         # samples (hair-colour TV, glasses TV, KID/floor; untrained generator: 0.69 / 0.50 / 43):
         # * 64x64, width 16, batch 32, 1,280 steps (~0.105 CPU-s each, ~135 CPU-s): with the old
         #   lr 5e-4 KID was on a knife edge (worse than untrained at OMP_NUM_THREADS=1); with
-        #   lr 2e-4 + EMA + smoothing the samples were grey blobs (hair TV 0.58, KID/floor 40).
-        #   A 64x64 DCGAN does not learn the toy faces in ~2.5 CPU-minutes.
+        #   lr 2e-4 + EMA + smoothing the samples were grey blobs (hair TV 0.58, KID/floor 40);
+        #   with lr 5e-4 + EMA + smoothing, face-like but few hair colours (hair TV 0.31,
+        #   glasses TV 0.29, KID/floor 19; judged at 64 px). In ~2.5 CPU-minutes 64x64 stays behind:
         # * 32x32, width 32 (book: 64), batch 32, 2,432 steps (~0.063 CPU-s each, ~150 CPU-s),
         #   lr 2e-4 (the book's), EMA 0.999, one-sided label smoothing 0.9: recognisable toy
         #   faces, hair TV 0.03, glasses TV 0.20, KID/floor 7.5.
