@@ -37,6 +37,9 @@ from gan_course.evaluation.distances import KID_CAVEAT, kid_with_floor
 __all__ = ["TASKS", "Row", "evaluate", "evaluate_task", "format_table"]
 
 TASKS = ("fashion", "dcgan", "cgan", "cyclegan")
+# A judge can be sure about garbage (a flat grey image is "confidently" one class), so the
+# untrained column of a confidence row says nothing; compare it with the real column instead.
+_CONFIDENCE_NOTE = "compare with real, not untrained"
 
 
 @dataclass
@@ -50,11 +53,12 @@ class Row:
     better: str = "lower"         # "lower" or "higher"
     target: float | None = None   # issue 12's target for the shipped checkpoint
     note: str = ""
+    compare: bool = True          # False: "better than untrained" means nothing for this row
 
     @property
     def beats_untrained(self) -> bool | None:
         """Trained strictly better than untrained (None when there is no untrained value)."""
-        if self.untrained is None:
+        if self.untrained is None or not self.compare:
             return None
         return self.trained < self.untrained if self.better == "lower" else self.trained > self.untrained
 
@@ -150,7 +154,8 @@ def _fashion(task, fresh, n, source, seed, J, out):
         Row("garment TV", t.tv, u.tv, real_cov.tv, "lower", 0.15),
         Row("classes >= 4 %", t.covered, u.covered, real_cov.covered, "higher", 10),
         Row("min class share", t.min_share, u.min_share, real_cov.min_share, "higher", 0.04),
-        Row("judge confidence", t.confidence, u.confidence, real_cov.confidence, "higher"),
+        Row("judge confidence", t.confidence, u.confidence, real_cov.confidence, "higher",
+            note=_CONFIDENCE_NOTE, compare=False),
         Row("KID", kid.scores["trained"].mean, kid.scores["untrained"].mean, kid.floor, "lower",
             note="real = floor"),
         Row("KID / floor", kid.ratio("trained"), kid.ratio("untrained"), 1.0, "lower"),
@@ -187,7 +192,8 @@ def _dcgan(task, fresh, n, source, seed, J, out):
             rows.append(Row(f"{attr} TV", cov["trained"].tv, cov["untrained"].tv, real_cov.tv,
                             "lower", 0.10))
             rows.append(Row(f"{attr} judge confidence", cov["trained"].confidence,
-                            cov["untrained"].confidence, real_cov.confidence, "higher"))
+                            cov["untrained"].confidence, real_cov.confidence, "higher",
+                            note=_CONFIDENCE_NOTE, compare=False))
         feats = judges.judge_features(J("glasses"), J("hair"), J("male"))
     else:  # real anime faces carry no attribute labels: KID only, floor from two halves
         everything = _subset(cache.images, 2 * n, seed)
