@@ -67,18 +67,23 @@ def _worker(task: str, seed: int, threads: int, out: str) -> None:
         "threads": threads, "seed": seed, "config": cfg.to_dict()}))
 
 
-def run_one(task: str, seed: int, threads: int, out_root: Path, n: int, env: dict) -> dict:
-    """Train (subprocess) and evaluate one run; returns its timing and metric rows."""
+def run_one(task: str, seed: int, threads: int, out_root: Path, n: int, env: dict,
+            reuse: bool = False) -> dict:
+    """Train (subprocess) and evaluate one run; returns its timing and metric rows.
+
+    ``reuse``: a run folder with a finished training (``timing.json``) is evaluated again
+    instead of retrained (to finish an interrupted sweep)."""
     out = out_root / f"{task}-seed{seed}-threads{threads}"
-    if out.exists():
-        shutil.rmtree(out)  # a sweep always trains from scratch
-    env = {**env, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", task, str(seed),
-           str(threads), str(out)]
-    proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"training {task} seed {seed} threads {threads} failed:\n"
-                           f"{proc.stderr[-3000:]}")
+    if not (reuse and (out / "timing.json").is_file()):
+        if out.exists():
+            shutil.rmtree(out)  # a sweep trains from scratch
+        env = {**env, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", task, str(seed),
+               str(threads), str(out)]
+        proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"training {task} seed {seed} threads {threads} failed:\n"
+                               f"{proc.stderr[-3000:]}")
     timing = json.loads((out / "timing.json").read_text())
     import torch
 
@@ -132,6 +137,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--json", type=Path, default=None, help="write every number here")
     p.add_argument("--figs", type=Path, default=None,
                    help="copy each run's last sample grid here as TASK-seedS-threadsT.png")
+    p.add_argument("--reuse", action="store_true",
+                   help="evaluate finished runs found in --out again instead of retraining them")
+    p.add_argument("--passive-wait", action="store_true",
+                   help="OMP_WAIT_POLICY=PASSIVE for the runs: on a machine busy with other "
+                        "programs, spinning OpenMP threads waste CPU (measured: 8x the CPU "
+                        "seconds of one thread); the numbers computed do not change")
     p.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
@@ -140,6 +151,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         return []
     env = {**os.environ, "GAN_COURSE_DEVICE": "cpu",
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    if args.passive_wait:
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
     if args.data_root:
         env["GAN_COURSE_DATA"] = str(args.data_root)
         os.environ["GAN_COURSE_DATA"] = str(args.data_root)
@@ -147,7 +160,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for task in args.tasks:
         for seed in args.seeds:
             for threads in args.threads:
-                r = run_one(task, seed, threads, args.out, args.n, env)
+                r = run_one(task, seed, threads, args.out, args.n, env, args.reuse)
                 runs.append(r)
                 print(f"{task} seed {seed} threads {threads}: {r['wall_s']:.0f} s wall, "
                       f"{r['cpu_s']:.0f} CPU-s, beats untrained on all: {r['beats_all']}",
