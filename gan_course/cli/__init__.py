@@ -43,17 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
 def expected_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean "bad input or environment" (print the message, exit 1), not a bug."""
     from gan_course.data.sources import DataError
+    from gan_course.evaluation.distances import MetricsUnavailable
+    from gan_course.pretrained import PretrainedError
     from gan_course.runtime import DeviceUnavailable
     from gan_course.training.checkpoint import CheckpointError
     from gan_course.training.loop import TrainingDiverged
 
-    errors = [ValueError, OSError, DataError, CheckpointError, TrainingDiverged, DeviceUnavailable]
-    try:
-        from gan_course.metrics import MetricsUnavailable
-        errors.append(MetricsUnavailable)
-    except ImportError:  # pragma: no cover - evaluation is part of every install today
-        pass
-    return tuple(errors)
+    return (ValueError, OSError, DataError, CheckpointError, TrainingDiverged, DeviceUnavailable,
+            MetricsUnavailable, PretrainedError)
 
 
 def fail(message: str) -> int:

@@ -26,6 +26,7 @@ from gan_course.data import toy
 from gan_course.data.batches import Batches, PairedBatches, to_unit_range
 from gan_course.data.datasets import (
     IMAGE_SETS,
+    fashion_arrays,
     load,
     load_data,
     load_fashion,
@@ -48,7 +49,7 @@ from gan_course.data.tensors import ImageCache, build_cache
 
 __all__ = [
     "DATASETS", "EYEGLASSES_CLASSES", "HAIR_CLASSES", "IMAGE_SETS", "Batches", "CheckReport",
-    "DataError", "ImageCache", "PairedBatches", "PrepareReport", "build_cache", "check", "fetch",
+    "DataError", "ImageCache", "fashion_arrays", "PairedBatches", "PrepareReport", "build_cache", "check", "fetch",
     "load", "load_data", "load_fashion", "prepare", "prepare_celeba_hair", "prepare_eyeglasses",
     "prepared_dir", "source_dir", "to_unit_range", "toy", "toy_defaults", "toy_dir", "write_toy",
 ]

@@ -190,6 +190,14 @@ def load_fashion(source: str = "toy", n: int | None = None, root=None, train: bo
     return ds
 
 
+def fashion_arrays(source: str = "toy", n: int | None = None, root=None, train: bool = True,
+                   verbose: bool = True):
+    """Fashion-MNIST as arrays: images uint8 ``(N, 784)`` (flattened, for the MLP GAN) and labels
+    int64 ``(N,)``; convert images with :func:`~gan_course.data.batches.to_unit_range`."""
+    ds = load_fashion(source, n, root, train, verbose=verbose)
+    return ds.data.reshape(len(ds.data), -1), ds.targets.long()
+
+
 def _subset(n_total: int, n: int | None, seed: int) -> np.ndarray | None:
     """A seeded random subset of ``n`` rows (sorted), or None for all rows."""
     if n is None or n >= n_total:
@@ -217,8 +225,7 @@ def load_data(cfg, verbose: bool = True) -> Batches | PairedBatches:
     n = cfg.n_train
     batch = cfg.global_batch(rank_world()[1])
     if name == "fashion_mnist":
-        ds = load_fashion(source, n, root, verbose=verbose)
-        images, labels = ds.data.reshape(len(ds.data), -1), ds.targets.long()
+        images, labels = fashion_arrays(source, n, root, verbose=verbose)
         keep = _subset(len(labels), n if source == "real" else None, cfg.seed)
         if keep is not None:
             images, labels = images[keep], labels[keep]

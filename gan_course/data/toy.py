@@ -6,7 +6,8 @@ its own stand-ins. They carry the attributes the book's models are conditioned o
 * **toy faces** (RGB, any size >= 32): hair colour (black / blond / other), eyeglasses, male
   (short hair + beard shadow vs long hair), plus random skin tone, face shape, eyes, mouth,
   background and shirt. Shapes are bold and high-contrast so a small GAN learns them in minutes.
-* **toy clothing** (28x28 grey, white on black): ten silhouettes named like Fashion-MNIST.
+* **toy clothing** (28x28 grey on black): ten Fashion-MNIST classes with smooth shading and
+  shape variants within each class (drawn in :mod:`gan_course.data.toy_clothing`).
 
 Everything is deterministic: the same seed gives the same pixels. All random numbers of a face
 are drawn *before* any attribute is applied, so flipping ``glasses`` for a seed only changes the
@@ -29,12 +30,17 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from gan_course.data.toy_clothing import make_clothing  # the clothing is drawn there
+
 HAIR_COLOURS = ("black", "blond", "other")
 """Hair colours of the toy faces; ``other`` covers brown, auburn and grey."""
 
 CLOTHING_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 """The ten Fashion-MNIST class names, in Fashion-MNIST's label order."""
+
+__all__ = ["CELEBA_ATTRIBUTES", "CLOTHING_CLASSES", "HAIR_COLOURS", "draw_face", "make_clothing",
+           "make_faces", "write_anime", "write_celeba", "write_eyeglasses", "write_fashion_mnist"]
 
 CELEBA_ATTRIBUTES = (
     "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs",
@@ -268,75 +274,6 @@ def make_faces(n: int, size: int = 64, seed: int = 0, **attrs) -> tuple[np.ndarr
     return images, df
 
 
-# ------------------------------------------------------------------------------ toy clothing
-def _clothing_masks(label: int, x, y, rng, n: int) -> np.ndarray:
-    """Silhouette coverage (n, 28, 28) for one class, with per-image size and shift jitter."""
-    s = rng.uniform(0.85, 1.1, (n, 1, 1)).astype(np.float32)
-    x = (x[None] - rng.uniform(-0.1, 0.1, (n, 1, 1))) / s
-    y = (y[None] - rng.uniform(-0.1, 0.1, (n, 1, 1))) / s
-    w = rng.uniform(0.9, 1.1, (n, 1, 1)).astype(np.float32)  # width jitter
-    box, ell = _box_dist, _ellipse_dist
-    if label == 0:  # T-shirt/top: torso + short sleeves - neck
-        d = np.minimum(box(x, y, 0, 0.1, 0.45 * w, 0.75), box(x, y, 0, -0.45, 0.85 * w, 0.2))
-        d = np.maximum(d, -ell(x, y, 0, -0.68, 0.2, 0.14))
-    elif label == 1:  # Trouser: waist band + two legs with a gap
-        legs = np.maximum(box(x, y, 0, 0.25, 0.42 * w, 0.7), -box(x, y, 0, 0.4, 0.05, 0.6))
-        d = np.minimum(legs, box(x, y, 0, -0.72, 0.42 * w, 0.15))
-    elif label == 2:  # Pullover: torso + long sleeves
-        d = np.minimum(box(x, y, 0, 0.05, 0.45 * w, 0.8), box(x, y, 0, -0.05, 0.78 * w, 0.65))
-        d = np.maximum(d, -box(x, y, 0.62 * w, 0.35, 0.05, 0.5))
-        d = np.maximum(d, -box(x, y, -0.62 * w, 0.35, 0.05, 0.5))
-        d = np.maximum(d, -ell(x, y, 0, -0.78, 0.18, 0.1))
-    elif label == 3:  # Dress: narrow top widening to a long skirt
-        half = 0.18 * w + 0.35 * (y + 0.85)
-        d = np.maximum(np.abs(x) - half, np.abs(y) - 0.88)
-    elif label == 4:  # Coat: long pullover with a dark zip line
-        d = np.minimum(box(x, y, 0, 0.05, 0.48 * w, 0.88), box(x, y, 0, -0.0, 0.82 * w, 0.75))
-        d = np.maximum(d, -box(x, y, 0.65 * w, 0.4, 0.04, 0.5))
-        d = np.maximum(d, -box(x, y, -0.65 * w, 0.4, 0.04, 0.5))
-        d = np.maximum(d, -box(x, y, 0, 0.1, 0.03, 0.8))
-    elif label == 5:  # Sandal: sole + thin straps with gaps
-        straps = np.maximum(box(x, y, 0, 0.05, 0.8, 0.3), np.sin(x * 14) - 0.2)
-        d = np.minimum(box(x, y, 0, 0.4, 0.85, 0.06), straps)
-    elif label == 6:  # Shirt: long sleeves, collar V, button line
-        d = np.minimum(box(x, y, 0, 0.1, 0.45 * w, 0.78), box(x, y, 0, -0.1, 0.8 * w, 0.55))
-        d = np.maximum(d, -box(x, y, 0.62 * w, 0.3, 0.05, 0.5))
-        d = np.maximum(d, -box(x, y, -0.62 * w, 0.3, 0.05, 0.5))
-        d = np.maximum(d, 0.25 - np.abs(x) - (y + 0.75) * 0.6)  # cut the V neck out
-    elif label == 7:  # Sneaker: low shoe, sole + rounded upper
-        upper = np.maximum(ell(x, y, -0.1, 0.25, 0.8, 0.45), y - 0.3)
-        d = np.minimum(upper, box(x, y, 0, 0.38, 0.88, 0.08))
-    elif label == 8:  # Bag: body + handle ring
-        handle = np.abs(ell(x, y, 0, -0.35, 0.4, 0.35)) - 0.06
-        d = np.minimum(box(x, y, 0, 0.3, 0.75 * w, 0.45), np.maximum(handle, y + 0.1 - 0.25))
-    else:  # Ankle boot: shaft + foot + sole
-        d = np.minimum(box(x, y, -0.25, -0.1, 0.35 * w, 0.55), ell(x, y, 0.05, 0.35, 0.8, 0.2))
-        d = np.minimum(d, box(x, y, 0.0, 0.52, 0.85, 0.06))
-    return _coverage(d, 2.0 / 28)
-
-
-def make_clothing(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Draw ``n`` toy clothing images; returns (images uint8 (N, 28, 28), labels int64 (N,)).
-
-    White-on-black like Fashion-MNIST; labels index :data:`CLOTHING_CLASSES` and are balanced.
-    Vectorised per class, so 60,000 images take a few seconds.
-    """
-    n = int(n)
-    rng = np.random.default_rng(seed)
-    labels = rng.permutation(np.arange(n) % 10).astype(np.int64)
-    images = np.zeros((n, 28, 28), np.uint8)
-    x, y = _grid(28)
-    for label in range(10):
-        idx = np.flatnonzero(labels == label)
-        if idx.size == 0:
-            continue
-        mask = _clothing_masks(label, x, y, rng, idx.size)
-        bright = rng.uniform(120, 255, (idx.size, 1, 1))
-        texture = 1.0 - 0.25 * rng.random((idx.size, 28, 28))  # fabric-like speckle
-        images[idx] = np.clip(mask * bright * texture, 0, 255).astype(np.uint8)
-    return images, labels
-
-
 # ----------------------------------------------------------------------------------- writers
 def _begin(root: Path, params: dict) -> bool:
     """Prepare ``root`` for writing; False means the same toy data is already complete there."""
@@ -444,8 +381,9 @@ def write_fashion_mnist(root, n_train: int, n_test: int, seed: int = 0) -> Path:
     """Write toy clothing as Fashion-MNIST's raw IDX files under ``root/FashionMNIST/raw/`` so
     ``torchvision.datasets.FashionMNIST(root, train=..., download=False)`` loads them."""
     root = Path(root)
+    # version 2: the redrawn (smooth, varied) garments; a folder of version-1 files is redrawn
     params = {"kind": "fashion_mnist", "n_train": int(n_train), "n_test": int(n_test),
-              "seed": int(seed), "version": 1}
+              "seed": int(seed), "version": 2}
     if _begin(root, params):
         raw = root / "FashionMNIST" / "raw"
         raw.mkdir(parents=True, exist_ok=True)

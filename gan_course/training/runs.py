@@ -84,7 +84,8 @@ def train(cfg: TrainConfig, *, out: str | Path | None = None, resume: bool = Fal
 
 
 def load_trained(checkpoint: str | Path, device: str | torch.device | None = None) -> Task:
-    """Rebuild a task (models in eval mode) from a ``checkpoint.pt`` written by training."""
+    """Rebuild a task (models in eval mode) from a ``checkpoint.pt`` written by training; when
+    the run kept a generator EMA, the generators hold the averaged weights."""
     from gan_course.config import TASKS
     from gan_course.runtime import get_device
 
@@ -94,6 +95,8 @@ def load_trained(checkpoint: str | Path, device: str | torch.device | None = Non
     cfg = TrainConfig.from_dict(state["config"])
     task = build_task(cfg, device if isinstance(device, torch.device) else get_device(device))
     task.load_state_dict(state["task_state"])
+    if task.ema is not None:  # a trained model is used through its averaged generator(s)
+        task.ema.copy_to()
     for m in task.models.values():
         m.eval()
     return task

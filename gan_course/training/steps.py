@@ -68,7 +68,7 @@ def _noise(batch: int, latent_dim: int, device: torch.device) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- chapter 4: GAN
 def gan_step(G, D, opt_g, opt_d, real, *, latent_dim=100, scaler_g=None, scaler_d=None,
-             amp=True):
+             amp=True, real_label=1.0):
     """One step of the chapter-4 GAN: the MLP GAN on clothing and the DCGAN on faces alike.
 
     ``real``: a batch of real images in [-1, 1] - flattened ``(B, 784)`` for the MLP GAN,
@@ -78,6 +78,7 @@ def gan_step(G, D, opt_g, opt_d, real, *, latent_dim=100, scaler_g=None, scaler_
        fake go through D as separate batches (as in the book), so BatchNorm never mixes them.
     2. G learns to make D say 1 for its fakes (the non-saturating loss), reusing the same fakes.
 
+    ``real_label`` < 1 (e.g. 0.9) is one-sided label smoothing of D's real target (book: 1).
     Returns ``{"loss_d", "loss_g", "d_real", "d_fake"}`` (the last two: mean D probabilities).
     """
     device = real.device
@@ -87,7 +88,7 @@ def gan_step(G, D, opt_g, opt_d, real, *, latent_dim=100, scaler_g=None, scaler_
     # 1. discriminator: fakes are detached, so this update never reaches G
     with autocast(device, amp):
         real_logits, fake_logits = D(real), D(fake.detach())
-        loss_d = d_loss_bce(real_logits, fake_logits)
+        loss_d = d_loss_bce(real_logits, fake_logits, real_label)
     optimizer_step(loss_d, opt_d, scaler_d)
 
     # 2. generator: gradient flows through D (frozen) into G

@@ -9,6 +9,7 @@ Each builder reads like its chapter; they are parallel on purpose.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,8 +31,11 @@ class Task:
 
     ``step(batch) -> dict of losses`` (0-dim tensors, or floats) trains on one batch;
     ``sample_fn(fixed) -> images (B, C, H, W) in [-1, 1]`` draws from the fixed inputs;
-    ``make_fixed(batches)`` builds those inputs (noise, or real images to translate). ``extra_state`` holds other objects with a
-    ``state_dict`` (CycleGAN's image pools) so checkpoints capture them too.
+    ``make_fixed(batches)`` builds those inputs (noise, or real images to translate).
+    ``extra_state`` holds other objects with a ``state_dict`` (CycleGAN's image pools, the
+    generator EMA) so checkpoints capture them too; ``ema`` is the generators' moving average
+    (:class:`~gan_course.training.ema.ModelEMA`) when the config keeps one - sample grids and
+    evaluation then use the averaged weights.
     """
 
     name: str
@@ -46,6 +50,7 @@ class Task:
     schedulers: dict[str, Any] = field(default_factory=dict)
     extra_state: dict[str, Any] = field(default_factory=dict)
     fixed: Any = None
+    ema: Any = None
 
     @torch.no_grad()
     def sample(self, fixed: Any = None) -> torch.Tensor:
@@ -55,7 +60,8 @@ class Task:
         for m in self.models.values():
             m.eval()
         try:
-            return self.sample_fn(fixed).float().cpu()
+            with self.ema.swapped() if self.ema is not None else contextlib.nullcontext():
+                return self.sample_fn(fixed).float().cpu()
         finally:
             for k, m in self.models.items():
                 m.train(modes[k])
@@ -127,10 +133,11 @@ def _prepare_device(device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
-def _adam(cfg: TrainConfig, *models: nn.Module) -> torch.optim.Adam:
+def _adam(cfg: TrainConfig, *models: nn.Module, discriminator: bool = False) -> torch.optim.Adam:
     params = list(itertools.chain.from_iterable(m.parameters() for m in models))
-    # cfg.run_lr: the config's lr, or lr x sqrt(processes) when the batch is per process
-    lr = cfg.run_lr(ddp.current().world)
+    # cfg.run_lr: the config's lr (lr_d for a discriminator when set), x sqrt(processes) when
+    # the batch is per process
+    lr = cfg.run_lr(ddp.current().world, discriminator)
     # fused: one kernel for the whole update on CUDA instead of several per parameter
     fused = params[0].device.type == "cuda"
     return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas), fused=fused)
@@ -150,24 +157,34 @@ def _fixed_noise(cfg: TrainConfig, device: torch.device) -> Callable[[Any], torc
 
 # ----------------------------------------------------------------------------- chapter 4
 def _build_gan(cfg: TrainConfig, device: torch.device) -> Task:
-    """fashion (MLP GAN, flattened 28x28) and dcgan (convolutional, 3x64x64): the same step."""
-    from gan_course.models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
+    """fashion (MLP GAN, flattened 28x28) and dcgan (convolutional, 3x64x64 as in the book, or
+    3x32x32 with one resolution step fewer for the CPU demo): the same step."""
+    from gan_course import models
 
     if cfg.task == "fashion":
-        G = _init(MLPGenerator(cfg.latent_dim, cfg.hidden_g), device)
-        D = _init(MLPDiscriminator(784, cfg.hidden_d, cfg.dropout), device)
+        G = _init(models.MLPGenerator(cfg.latent_dim, cfg.hidden_g,
+                                       negative_slope=cfg.negative_slope), device)
+        D = _init(models.MLPDiscriminator(784, cfg.hidden_d, cfg.dropout,
+                                           negative_slope=cfg.negative_slope),
+                  device)
     else:
+        nets = {64: (models.DCGANGenerator, models.DCGANDiscriminator),
+                32: (models.DCGANGenerator32, models.DCGANDiscriminator32)}
+        if cfg.image_size not in nets:
+            raise ValueError(f"The DCGAN works on 64x64 (the book) or 32x32 images, not "
+                             f"{cfg.image_size}; set image_size to 64 or 32.")
+        gen_cls, disc_cls = nets[cfg.image_size]
         nhwc = _channels_last(cfg, device)
-        G = _init(DCGANGenerator(cfg.latent_dim, cfg.features), device, nhwc)
-        D = _init(DCGANDiscriminator(cfg.d_features or cfg.features), device, nhwc)
-    optimizers = {"G": _adam(cfg, G), "D": _adam(cfg, D)}
+        G = _init(gen_cls(cfg.latent_dim, cfg.features), device, nhwc)
+        D = _init(disc_cls(cfg.d_features or cfg.features), device, nhwc)
+    optimizers = {"G": _adam(cfg, G), "D": _adam(cfg, D, discriminator=True)}
     scalers = _scalers(optimizers, device, cfg)
 
     def step(batch):
         images, _labels = batch
         return steps.gan_step(G, D, optimizers["G"], optimizers["D"], images,
                               latent_dim=cfg.latent_dim, scaler_g=scalers["G"],
-                              scaler_d=scalers["D"], amp=cfg.amp)
+                              scaler_d=scalers["D"], amp=cfg.amp, real_label=cfg.real_label)
 
     def sample(z):
         images = ddp.plain(G)(z)
@@ -186,7 +203,7 @@ def _build_cgan(cfg: TrainConfig, device: torch.device) -> Task:
               device, nhwc)
     C = _init(CGANCritic(cfg.num_classes, cfg.image_size, cfg.d_features or cfg.features),
               device, nhwc)
-    optimizers = {"G": _adam(cfg, G), "C": _adam(cfg, C)}
+    optimizers = {"G": _adam(cfg, G), "C": _adam(cfg, C, discriminator=True)}
     scalers = _scalers(optimizers, device, cfg)
 
     def step(batch):
@@ -224,7 +241,7 @@ def _build_cyclegan(cfg: TrainConfig, device: torch.device) -> Task:
     G_BA = _init(ResnetGenerator(3, cfg.features, cfg.num_residuals), device, nhwc)
     D_A = _init(PatchDiscriminator(3, d_features), device, nhwc)
     D_B = _init(PatchDiscriminator(3, d_features), device, nhwc)
-    optimizers = {"G": _adam(cfg, G_AB, G_BA), "D": _adam(cfg, D_A, D_B)}
+    optimizers = {"G": _adam(cfg, G_AB, G_BA), "D": _adam(cfg, D_A, D_B, discriminator=True)}
     scalers = _scalers(optimizers, device, cfg)
     pools = {"pool_A": ImagePool(cfg.pool_size), "pool_B": ImagePool(cfg.pool_size)}
 
@@ -291,4 +308,23 @@ def build_task(cfg: TrainConfig, device: torch.device | str | None = None) -> Ta
     device = device if isinstance(device, torch.device) else get_device(device)
     _prepare_device(device)
     torch.manual_seed(cfg.seed)
-    return _BUILDERS[cfg.task](cfg, device)
+    task = _BUILDERS[cfg.task](cfg, device)
+    if cfg.ema_decay > 0:
+        _add_ema(task)
+    return task
+
+
+def _add_ema(task: Task) -> None:
+    """Keep a moving average of the generator(s), updated after every training step."""
+    from gan_course.training.ema import ModelEMA
+
+    ema = ModelEMA({k: m for k, m in task.models.items() if k.startswith("G")},
+                   task.config.ema_decay)
+    train_step = task.step
+
+    def step(batch):
+        losses = train_step(batch)
+        ema.update()  # after the generator's update: the average takes in the new weights
+        return losses
+
+    task.step, task.ema, task.extra_state["ema"] = step, ema, ema
