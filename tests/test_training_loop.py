@@ -251,3 +251,19 @@ def test_resume_refuses_a_run_trained_with_other_settings(tmp_path):
     with pytest.raises(loop.CheckpointError, match=msg):
         fit(task, data, out_dir=tmp_path, resume=True, progress=False)
     assert (tmp_path / "checkpoint.pt").read_bytes() == before  # nothing overwritten
+
+
+def test_run_messages_name_the_run_folder_relative_to_the_checkout(tmp_path, monkeypatch, capsys):
+    """A stored notebook keeps what fit printed: no absolute path of the machine that ran it."""
+    import gan_course.runtime as runtime
+
+    monkeypatch.setattr(runtime, "repo_root", lambda: tmp_path)  # pretend tmp_path is the checkout
+    out = tmp_path / "runs" / "smoke" / "fashion-toy-seed0"
+    task, data = _fashion(epochs=1)
+    fit(task, data, out_dir=out, resume=True, progress=False)
+    task, data = _fashion(epochs=1)
+    fit(task, data, out_dir=out, resume=True, progress=False)
+    printed = capsys.readouterr().out
+    assert "No checkpoint in runs/smoke/fashion-toy-seed0/ in the course checkout" in printed
+    assert "the run in runs/smoke/fashion-toy-seed0/ in the course checkout is finished" in printed
+    assert str(tmp_path) not in printed

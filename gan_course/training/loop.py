@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from gan_course.runtime import display_path
 from gan_course.training import distributed as ddp
 from gan_course.training.checkpoint import (
     CheckpointError,
@@ -187,7 +188,7 @@ def _clean_stale_temp_files(out_dir: Path) -> None:
         p.unlink(missing_ok=True)
     if stale:
         print(f"Removed {len(stale)} unfinished temporary file(s) of an earlier, killed write "
-              f"in {out_dir}.")
+              f"in {display_path(out_dir)}.")
 
 
 def _read_checkpoint(task: Task, run: _Progress, resume: bool) -> dict | None:
@@ -230,7 +231,7 @@ def _start(task: Task, out_dir: Path, resume: bool) -> _Progress:
     state = _read_checkpoint(task, run, resume)
     if state is None:
         if resume and info.is_main:
-            print(f"No checkpoint in {out_dir}; starting a fresh run.")
+            print(f"No checkpoint in {display_path(out_dir)}; starting a fresh run.")
         return run
     if state.get("untrained_models"):  # written by gan_course.training.book_checkpoint
         raise CheckpointError(
@@ -262,12 +263,12 @@ def _start(task: Task, out_dir: Path, resume: bool) -> _Progress:
     if info.is_main:
         epochs = task.config.epochs
         if run.epoch >= epochs:
-            print(f"{task.name}: the run in {out_dir} is finished ({run.epoch}/{epochs} epochs, "
-                  f"{run.global_step} steps); loaded it. To train longer, raise the epochs "
+            print(f"{task.name}: the run in {display_path(out_dir)} is finished ({run.epoch}/"
+                  f"{epochs} epochs, {run.global_step} steps); loaded it. To train longer, raise the epochs "
                   f"(cfg.epochs / --epochs); to start over, delete that folder.")
         else:
-            print(f"Resuming {task.name} from {run.ckpt_path}: epoch {run.epoch + 1}/{epochs}, "
-                  f"step {run.global_step}.")
+            print(f"Resuming {task.name} from {display_path(run.ckpt_path)}: epoch "
+                  f"{run.epoch + 1}/{epochs}, step {run.global_step}.")
     return run
 
 
@@ -421,7 +422,8 @@ def fit(task: Task, data: Batches | PairedBatches, *, out_dir: str | Path,
 
     if reason == "interrupt":
         if ddp.current().is_main:
-            print(f"Stopped at step {run.global_step}; checkpoint saved to {run.ckpt_path}. "
+            print(f"Stopped at step {run.global_step}; checkpoint saved to "
+                  f"{display_path(run.ckpt_path)}. "
                   f"Continue with resume=True (CLI: --resume).")
         raise KeyboardInterrupt
     return pd.DataFrame(run.history)
