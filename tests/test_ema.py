@@ -110,3 +110,20 @@ def test_checkpoint_round_trip_and_exact_resume_with_ema(tmp_path):
     assert task.ema.num_updates == 8
     assert all(torch.equal(task.ema.shadow["G"][k], straight[k]) for k in straight)
     assert all(torch.equal(task.models["G"].state_dict()[k], live[k]) for k in live)
+
+
+def test_task_averaged_swaps_in_the_ema_and_is_a_no_op_without_one(tmp_path):
+    cfg = replace(get_config("fashion", "smoke"), ema_decay=0.9, epochs=1)
+    task, data = _fashion(cfg)
+    fit(task, data, out_dir=tmp_path, progress=False)
+    G = task.models["G"]
+    live = {k: v.clone() for k, v in G.state_dict().items()}
+    with task.averaged():
+        inside = {k: v.clone() for k, v in G.state_dict().items()}
+    assert all(torch.equal(inside[k], v) for k, v in task.ema.shadow["G"].items())
+    assert any(not torch.equal(inside[k], live[k]) for k in live)  # the average lags the live G
+    assert all(torch.equal(G.state_dict()[k], v) for k, v in live.items())  # restored after
+    plain = build_task(get_config("fashion", "smoke"), torch.device("cpu"))
+    before = {k: v.clone() for k, v in plain.models["G"].state_dict().items()}
+    with plain.averaged():  # no EMA in the config: nothing is swapped
+        assert all(torch.equal(plain.models["G"].state_dict()[k], v) for k, v in before.items())

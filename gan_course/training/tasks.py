@@ -52,15 +52,23 @@ class Task:
     fixed: Any = None
     ema: Any = None
 
+    def averaged(self) -> contextlib.AbstractContextManager:
+        """Inside ``with task.averaged():`` the generator(s) hold their moving average (EMA)
+        when the config keeps one, as sample grids and ``python -m gan_course evaluate`` use
+        them; without an EMA (``ema_decay=0``) the block changes nothing. The live weights
+        come back at the end of the block."""
+        return self.ema.swapped() if self.ema is not None else contextlib.nullcontext()
+
     @torch.no_grad()
     def sample(self, fixed: Any = None) -> torch.Tensor:
-        """Images from the fixed inputs (or ``fixed``) with the models in eval mode, ``(B, C, H, W)``."""
+        """Images from the fixed inputs (or ``fixed``) with the models in eval mode, ``(B, C, H, W)``
+        (the generator's moving average when the run keeps one: :meth:`averaged`)."""
         fixed = self.fixed if fixed is None else fixed
         modes = {k: m.training for k, m in self.models.items()}
         for m in self.models.values():
             m.eval()
         try:
-            with self.ema.swapped() if self.ema is not None else contextlib.nullcontext():
+            with self.averaged():
                 return self.sample_fn(fixed).float().cpu()
         finally:
             for k, m in self.models.items():
