@@ -134,6 +134,11 @@ def load_pretrained(task: str, device: str | torch.device | None = None, *,
         except (KeyError, RuntimeError) as exc:
             raise PretrainedError(f"{weights} does not fit today's {task} generator ({exc}). "
                                   f"Retrain it: {meta.get('command')}") from None
+    if built.ema is not None:
+        # The shipped weights ARE the moving average. A freshly built task's EMA still holds the
+        # initial weights, and sample()/averaged() would swap those in: drop it.
+        built.ema = None
+        built.extra_state.pop("ema", None)
     for m in built.models.values():
         m.eval()
     return built
