@@ -175,7 +175,7 @@ def _dcgan(task, fresh, n, source, seed, J, out):
         return _generate(lambda i, b: G(z[i:i + b]), n)
 
     n_train = cfg.n_train or (toy_defaults("anime")[0] if source == "toy" else None)
-    cache = load("anime", source=source, size=size, n=n_train)
+    cache = load("anime", source=source, size=size, n=n_train, verbose=False)
     fakes = {"trained": sampler(_models(task)["G"]), "untrained": sampler(_models(fresh)["G"])}
     rows: list[Row] = []
     if source == "toy":
@@ -235,7 +235,7 @@ def _cgan(task, fresh, n, source, seed, J, out):
                 fakes[name] = torch.cat([half, imgs[n // 2:]])  # half each label
         rows_acc[name] = acc
     out["flip_rate"], out["conditional_accuracy"] = flips, rows_acc
-    cache = load("eyeglasses", source=source, size=size, n=cfg.n_train)
+    cache = load("eyeglasses", source=source, size=size, n=cfg.n_train, verbose=False)
     if source == "toy":
         held, _ = heldout.faces(n, size, "eval")  # the eyeglasses writer stores PNGs
         train = _subset(cache.images, n, seed)
