@@ -137,7 +137,8 @@ def show_epoch_grids(out_dir: str | Path, k: int = 4) -> Figure:
     for ax in axes.flat:
         ax.axis("off")
     for ax, path in zip(axes.flat, picks):
-        ax.imshow(mpimg.imread(path))
+        ax.imshow(mpimg.imread(path), interpolation="nearest")  # crisp pixels, as show_grid; a
+        # smoothed upscale of colour grids also doubled the size of a stored notebook
         ax.set_title(path.stem.replace("_", " "))
     fig.tight_layout()
     return fig
