@@ -173,7 +173,8 @@ def _fashion(profile: str) -> TrainConfig:
                            batch_size=32, epochs=50, lr=1e-4, betas=(0.9, 0.999))
     if profile == "demo":
         # Measured on the redrawn toy clothing, seed 0, one core, judged by the held-out garment
-        # judge (1,000 samples; garment TV to the training histogram, classes >= 4 %, KID/floor):
+        # judge (1,000 samples of the live generator; garment TV to the training histogram,
+        # classes >= 4 %, KID/floor; benchmarks/sweep_demo.py has the EMA's numbers per seed):
         # * the previous recipe (2,000 images x 50 epochs, widths 128-256-512 / 512-256-128,
         #   ReLU, lr 2e-4, betas (0.5, 0.999)): 1,550 steps, TV 0.77, 2 classes: collapsed.
         # * n_train 10,000 (more images: D memorises less) + EMA 0.999: TV 0.76, 2 classes.
@@ -207,7 +208,8 @@ def _dcgan(profile: str) -> TrainConfig:
     if profile == "demo":
         # 32x32 (book: 64x64, kept by `full`): the book's networks with one resolution step
         # fewer (models/dcgan32.py). Measured on one core, seed 0, held-out judges, 1,000
-        # samples (hair-colour TV, glasses TV, KID/floor; untrained generator: 0.69 / 0.50 / 43):
+        # samples of the live generator (hair-colour TV, glasses TV, KID/floor; untrained
+        # generator: 0.69 / 0.50 / 43; benchmarks/sweep_demo.py has the EMA's, per seed):
         # * 64x64, width 16, batch 32, 1,280 steps (~0.105 CPU-s each, ~135 CPU-s): with the old
         #   lr 5e-4 KID was on a knife edge (worse than untrained at OMP_NUM_THREADS=1); with
         #   lr 2e-4 + EMA + smoothing the samples were grey blobs (hair TV 0.58, KID/floor 40);

@@ -435,3 +435,32 @@ def test_evaluate_cli_errors(tmp_path, capsys):
     assert str(bad) in capsys.readouterr().err
     assert main(["evaluate", "cgan", "--checkpoint", str(ckpt), "--n", "3"]) == 1
     assert "at least 8" in capsys.readouterr().err
+
+
+def test_evaluate_task_uses_the_ema_and_leaves_training_state_alone(judge_dir, tmp_path,
+                                                                     monkeypatch):
+    from dataclasses import replace
+
+    from gan_course.config import get_config
+    from gan_course.evaluation import evaluate_task
+    from gan_course.training.tasks import build_task
+
+    monkeypatch.setenv("GAN_COURSE_DATA", str(tmp_path / "data"))
+    cfg = replace(get_config("fashion", "smoke"), ema_decay=0.9)
+    torch.manual_seed(0)
+    task = build_task(cfg, torch.device("cpu"))
+    with torch.no_grad():  # the live generator moves away from its average
+        for p in task.models["G"].parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    live = {k: v.clone() for k, v in task.models["G"].state_dict().items()}
+    args = dict(n=40, judge_dir=judge_dir, judge_n=2000, verbose=False)
+    with_ema = evaluate_task(task, **args)
+    assert all(m.training for m in task.models.values())  # still ready to train on
+    assert all(torch.equal(task.models["G"].state_dict()[k], v) for k, v in live.items())
+    task.ema.copy_to()  # now the generator itself holds the average: same numbers
+    copied = evaluate_task(task, **args)
+    assert [r["trained"] for r in with_ema["rows"]] == [r["trained"] for r in copied["rows"]]
+    task.ema = None
+    task.models["G"].load_state_dict(live)  # the live weights score differently
+    plain = evaluate_task(task, **args)
+    assert [r["trained"] for r in plain["rows"]] != [r["trained"] for r in with_ema["rows"]]

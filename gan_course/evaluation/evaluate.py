@@ -25,6 +25,7 @@ copying's.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -97,6 +98,18 @@ def _models(task) -> dict:
 
     models = {k: plain(m).eval() for k, m in task.models.items()}
     return models
+
+
+@contextlib.contextmanager
+def _inference(task):
+    """Eval mode and the EMA weights (when the run keeps an EMA) inside; training state after."""
+    modes = {k: m.training for k, m in task.models.items()}
+    try:
+        with task.averaged():
+            yield
+    finally:
+        for k, m in task.models.items():
+            m.train(modes[k])
 
 
 def _subset(images, n: int, seed: int) -> torch.Tensor:
@@ -309,7 +322,9 @@ _PER_TASK = {"fashion": _fashion, "dcgan": _dcgan, "cgan": _cgan, "cyclegan": _c
 def evaluate_task(task, n: int = 1000, *, source: str | None = None, seed: int = 0,
                   judge_dir: str | Path | None = None, retrain_judges: bool = False,
                   judge_n: int | None = None, verbose: bool = True) -> dict:
-    """Evaluate a trained :class:`~gan_course.training.tasks.Task` (models as they are now).
+    """Evaluate a trained :class:`~gan_course.training.loop.Task`: its generator EMA when it keeps
+    one, else its current weights, in eval mode (train/eval modes are restored afterwards, so
+    training can go on).
 
     ``n``: generated samples (and real held-out images) per set; ``source``: "toy" or "real"
     (default: the data the task trained on); ``judge_n``: held-out images per toy judge (default
@@ -327,7 +342,8 @@ def evaluate_task(task, n: int = 1000, *, source: str | None = None, seed: int =
     fresh = _untrained(task)
     out: dict = {"task": task.name, "n": n, "data": source, "image_size": task.config.image_size,
                  "ema": task.ema is not None, "kid_note": KID_CAVEAT}
-    rows = _PER_TASK[task.name](task, fresh, n, source, seed, J, out)
+    with _inference(task):
+        rows = _PER_TASK[task.name](task, fresh, n, source, seed, J, out)
     out["judges"] = J.info
     out["rows"] = [r.as_dict() for r in rows]
     return out
