@@ -122,6 +122,12 @@ def probs(judge: nn.Module, x: torch.Tensor, batch: int = 250) -> torch.Tensor:
     return torch.cat([judge(x[i:i + batch]).softmax(1) for i in range(0, len(x), batch)])
 
 
+def grain(x: torch.Tensor) -> float:
+    """Mean |difference| of neighbouring pixels: flat toy faces score low, grainy fakes high."""
+    return float(((x[..., 1:, :] - x[..., :-1, :]).abs().mean()
+                  + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()) / 2)
+
+
 def _tv(p: torch.Tensor, q: torch.Tensor) -> float:
     return float((p - q).abs().sum() / 2)
 
@@ -138,11 +144,13 @@ class EMA:
     random init would lag far behind a fast-moving young generator).
     """
 
-    def __init__(self, model: nn.Module, decay: float = 0.999, start: int = 0):
+    def __init__(self, model: nn.Module, decay: float = 0.999, start: int = 0,
+                 average_buffers: bool = False):
         self.model = copy.deepcopy(model).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
         self.decay, self.start, self.n = float(decay), int(start), 0
+        self.average_buffers = average_buffers
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
@@ -151,7 +159,10 @@ class EMA:
         for pe, p in zip(self.model.parameters(), model.parameters()):
             pe.lerp_(p.detach(), 1.0 - d)
         for be, b in zip(self.model.buffers(), model.buffers()):
-            be.copy_(b)
+            if self.average_buffers and be.is_floating_point():
+                be.lerp_(b, 1.0 - d)
+            else:
+                be.copy_(b)
 
 
 @torch.no_grad()
@@ -293,8 +304,8 @@ def build_cgan(r: dict, device="cpu"):
     G = PlanesGenerator(**gk) if r.get("g_variant") == "planes" else CGANGenerator(**gk)
     ck = dict(num_classes=2, img_size=r["image_size"], features=r.get("d_features") or r["features"])
     cv = r.get("c_variant", "book")
-    if cv == "proj":
-        C = ProjectionCritic(**ck)
+    if cv == "proj":  # the package's option (same init order as ProjectionCritic)
+        C = CGANCritic(**ck, projection=True)
     elif cv == "proj_only":
         C = ProjectionCritic(**ck, planes=False)
     elif cv == "ac":
@@ -370,6 +381,9 @@ def train_cgan(r: dict, seed: int, log_every: int = 0):
     gen = torch.Generator().manual_seed(seed)
     decays = r["ema"] if isinstance(r.get("ema"), (list, tuple)) else ([r["ema"]] if r.get("ema") else [])
     emas = [EMA(G, d, r.get("ema_start", 0)) for d in decays]
+    if r.get("ema_avg_buffers"):  # extra copies whose BN statistics are averaged too
+        emas += [EMA(G, d, r.get("ema_start", 0), average_buffers=True) for d in decays]
+        decays = list(decays) + [f"{d}_avgbuf" for d in decays]
     step = 0
     t_wall, t_cpu = time.perf_counter(), time.process_time()
     hist = []
@@ -438,6 +452,7 @@ def eval_cgan(G: nn.Module, J: dict, size: int, n: int = 1000, seed: int = 777) 
     feats = _features(J, both[torch.randperm(2 * n, generator=g)[:1000]])
     res["kid"] = round(kid(ref["feats"], feats).mean, 4)
     res["kid_floor"] = ref["kid_floor"]
+    res["grain"] = round(grain(both) / ref["grain"], 3)  # 1.0 = as smooth as real faces
     res["min_acc"] = min(res["acc_glasses"], res["acc_noglasses"])
     return res
 
@@ -466,6 +481,7 @@ def _cgan_reference(size: int) -> dict:
     x2, _ = draw_set(heldout_seeds(2000, 404)[1000:], size)
     ref["feats"] = _features(J, x1)
     ref["kid_floor"] = round(kid(ref["feats"], _features(J, x2)).mean, 4)
+    ref["grain"] = grain(x1)
     _REF[size] = ref
     return ref
 
@@ -519,9 +535,12 @@ class ResidualOut(nn.Module):
 def build_cyclegan(r: dict):
     from gan_course.models import PatchDiscriminator, ResnetGenerator, weights_init
 
-    gs = [ResnetGenerator(3, r["features"], r["num_residuals"]) for _ in range(2)]
-    if r.get("residual_out"):
-        mode = r["residual_out"] if isinstance(r["residual_out"], str) else "clamp"
+    mode = r.get("residual_out") or None
+    mode = mode if isinstance(mode, str) or mode is None else "clamp"
+    # "tanh" is the package's ResnetGenerator(residual=True) (same weights and init order)
+    gs = [ResnetGenerator(3, r["features"], r["num_residuals"], residual=mode == "tanh")
+          for _ in range(2)]
+    if mode == "clamp":
         gs = [ResidualOut(g, mode) for g in gs]
     ds = [PatchDiscriminator(3, r["d_features"]) for _ in range(2)]
     for m in gs + ds:
@@ -625,6 +644,7 @@ def eval_cyclegan(G_AB, G_BA, J: dict, size: int, n: int = 500) -> dict:
     err = ((fb - xb).abs() + (fa - xa).abs()) / 2
     res["err_hair"] = float((err * hairmask).sum() / (hairmask.sum() * 3))
     res["err_rest"] = float((err * (1 - hairmask)).sum() / ((1 - hairmask).sum() * 3))
+    res["grain"] = grain(torch.cat([fb, fa])) / grain(torch.cat([xa, xb]))
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.items()}
 
 
@@ -677,6 +697,8 @@ def run_one(task: str, recipe: dict, seed: int, tag: str, untrained: bool = Fals
             rec["trained"] = eval_cgan(G, J, size)
             for d, Ge in Ges.items():
                 rec[f"ema{d}"] = eval_cgan(Ge, J, size)
+                if "avgbuf" in str(d):
+                    continue
                 recalibrate_bn(Ge, recipe["latent_dim"])
                 rec[f"ema{d}_recal"] = eval_cgan(Ge, J, size)
             if grid:
@@ -718,6 +740,33 @@ def _save_models(path: str, models: dict, recipe: dict) -> None:
                 "recipe": json.dumps(recipe)}, p)
 
 
+def eval_saved(path: str, keys: list[str] | None = None) -> dict:
+    """Re-evaluate generators saved by a run (``results/research/models/*.pt``)."""
+    state = torch.load(path, weights_only=True)
+    r = json.loads(state["recipe"])
+    size = r["image_size"]
+    J = judges(size)
+    out = {}
+    if r["task"] == "cgan":
+        for k, sd in state["models"].items():
+            if keys and k not in keys:
+                continue
+            G, _ = build_cgan(r)
+            G.load_state_dict(sd)
+            out[k] = eval_cgan(G.eval(), J, size)
+            grid_cgan(G, FIGS / f"eval_{Path(path).stem}_{k}.png")
+    else:
+        pairs = [("G_AB", "G_BA")] + ([("G_AB_ema", "G_BA_ema")] if "G_AB_ema" in state["models"]
+                                       else [])
+        for a, b in pairs:
+            G_AB, G_BA, _, _ = build_cyclegan(r)
+            G_AB.load_state_dict(state["models"][a])
+            G_BA.load_state_dict(state["models"][b])
+            out[a] = eval_cyclegan(G_AB, G_BA, J, size)
+            grid_cyclegan(G_AB, G_BA, FIGS / f"eval_{Path(path).stem}_{a}.png", size)
+    return out
+
+
 def summary(rec: dict) -> str:
     """One line per run: the metrics that matter."""
     parts = [f"{rec['tag']} s{rec['seed']} t{rec['threads']}"]
@@ -730,13 +779,14 @@ def summary(rec: dict) -> str:
         if rec["task"] == "cgan":
             parts.append(f"[{key}] acc {m['acc_glasses']:.3f}/{m['acc_noglasses']:.3f} "
                          f"flip {m['flip']:.3f} w {m['w_curve']} hairTV {m['hair_tv']:.3f} "
-                         f"maleTV {m['male_tv']:.3f} kid {m['kid']:.3f} (floor {m['kid_floor']})")
+                         f"maleTV {m['male_tv']:.3f} kid {m['kid']:.3f} (floor {m['kid_floor']})"
+                         f" grain {m.get('grain', float('nan')):.2f}")
         else:
             parts.append(f"[{key}] dom {m['to_blond']:.3f}/{m['to_black']:.3f} oracle "
                          f"{m['oracle_ab']:.3f}/{m['oracle_ba']:.3f} vs copy {m['copy']:.3f} "
                          f"(ratio {m['oracle_ratio']:.3f}; hair {m['err_hair']:.3f} rest "
                          f"{m['err_rest']:.3f}) rt {m['round_trip']:.3f} glasses "
-                         f"{m['glasses_kept']:.3f}")
+                         f"{m['glasses_kept']:.3f} grain {m.get('grain', float('nan')):.2f}")
     return "\n   ".join(parts)
 
 
@@ -765,8 +815,8 @@ def table(task: str, tags: list[str], model_key: str) -> str:
     out = [head, "|" + "---|" * (6 + len(cols))]
     for r in runs:
         base = r["recipe"]
+        # the critic never changes the untrained generator: one cgan baseline per seed
         ukey = ("untrained_res" if base.get("residual_out") and task == "cyclegan"
-                else "untrained_proj" if base.get("c_variant") == "proj" and task == "cgan"
                 else "untrained", r["seed"])
         u = untrained.get(ukey)
         m, t = r[model_key], r["train"]
@@ -786,7 +836,7 @@ def table(task: str, tags: list[str], model_key: str) -> str:
 def main(argv=None) -> int:
     """CLI entry point (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["judges", "cgan", "cyclegan", "sweep", "table"])
+    ap.add_argument("what", choices=["judges", "cgan", "cyclegan", "sweep", "table", "eval"])
     ap.add_argument("sweep_task", nargs="?", choices=["cgan", "cyclegan"])
     ap.add_argument("--set", nargs="*", default=[], help="recipe overrides key=json-value")
     ap.add_argument("--tag", default="run")
@@ -794,6 +844,7 @@ def main(argv=None) -> int:
     ap.add_argument("--untrained", action="store_true")
     ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--tags", nargs="*", default=[], help="table: run tags to list")
+    ap.add_argument("--path", help="eval: a model file saved by a run")
     ap.add_argument("--model", default="trained", help="table: trained | ema | ema0.99_recal")
     args = ap.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -801,6 +852,10 @@ def main(argv=None) -> int:
         judges(args.size)
         info = torch.load(OUT / f"judges-{args.size}px.pt", weights_only=True)["info"]
         print(json.dumps(info, indent=1))
+        return 0
+    if args.what == "eval":
+        for k, m in eval_saved(args.path).items():
+            print(k, json.dumps(m))
         return 0
     task = args.sweep_task if args.what in ("sweep", "table") else args.what
     if args.what == "table":

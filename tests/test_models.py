@@ -156,6 +156,29 @@ def test_cgan_projection_critic_adds_a_label_feature_term():
     assert proj.embed.weight.grad is not None
 
 
+def test_resnet_generator_residual_draws_only_the_change():
+    torch.manual_seed(0)
+    book = ResnetGenerator(3, features=4, num_residuals=1)
+    res = ResnetGenerator(3, features=4, num_residuals=1, residual=True)
+    assert set(book.state_dict()) == set(res.state_dict())  # same layers: checkpoints fit both
+    res.load_state_dict(book.state_dict())
+    x = torch.rand(2, 3, 16, 16) * 1.8 - 0.9
+    with torch.no_grad():
+        y = res(x)
+        assert y.shape == x.shape and y.abs().max() < 1
+        assert not torch.allclose(y, book(x))
+        change = res.last[0](res.up(res.residuals(res.down(res.initial(x)))))
+        assert torch.allclose(y, torch.tanh(torch.atanh(x) + change), atol=1e-5)
+        res.last[0].weight.zero_()
+        res.last[0].bias.zero_()
+        assert torch.allclose(res(x), x, atol=1e-5)  # no change drawn: the input comes back
+        edge = torch.ones(1, 3, 16, 16)  # atanh(1) is infinite: inputs are clipped first
+        assert torch.isfinite(res(edge)).all()
+    xr = x.clone().requires_grad_(True)
+    res(xr).sum().backward()
+    assert xr.grad is not None and res.last[0].weight.grad is not None
+
+
 def test_one_hot_and_label_planes():
     assert torch.equal(one_hot(torch.tensor([1, 0, 2]), 3),
                        torch.tensor([[0.0, 1, 0], [1, 0, 0], [0, 0, 1]]))
