@@ -131,6 +131,54 @@ def test_cgan_float_weight_labels_do_label_arithmetic():
         assert torch.allclose(C(a, torch.tensor([[0.0, 1.0]])), C(a, torch.tensor([1])))
 
 
+def test_cgan_projection_critic_adds_a_label_feature_term():
+    torch.manual_seed(0)
+    book = CGANCritic(num_classes=2, img_size=32, features=4)
+    proj = CGANCritic(num_classes=2, img_size=32, features=4, projection=True)
+    # the book's critic is unchanged: same weights, no extra module
+    assert book.embed is None and set(book.state_dict()) == set(proj.state_dict()) - {"embed.weight"}
+    proj.load_state_dict({**book.state_dict(), "embed.weight": proj.embed.weight.detach()})
+    x = torch.randn(3, 3, 32, 32)
+    ids = torch.tensor([0, 1, 1])
+    with torch.no_grad():
+        h = proj.main[:-1](torch.cat([x, label_planes(ids, 2, 32)], 1)).sum((2, 3))
+        expected = book(x, ids) + (proj.embed(one_hot(ids, 2)) * h).sum(1)
+        assert torch.allclose(proj(x, ids), expected, atol=1e-5)
+        assert not torch.allclose(proj(x, ids), book(x, ids))
+        proj.embed.weight.zero_()  # no label vectors: exactly the book's score
+        assert torch.allclose(proj(x, ids), book(x, ids), atol=1e-6)
+        # float weight rows (label arithmetic) are accepted
+        assert proj(x, torch.tensor([[0.3, 0.7]] * 3)).shape == (3,)
+    # the gradient penalty differentiates the score twice: the projection must allow that
+    xr = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(proj(xr, ids).sum(), xr, create_graph=True)
+    g.pow(2).sum().backward()
+    assert proj.embed.weight.grad is not None
+
+
+def test_resnet_generator_residual_draws_only_the_change():
+    torch.manual_seed(0)
+    book = ResnetGenerator(3, features=4, num_residuals=1)
+    res = ResnetGenerator(3, features=4, num_residuals=1, residual=True)
+    assert set(book.state_dict()) == set(res.state_dict())  # same layers: checkpoints fit both
+    res.load_state_dict(book.state_dict())
+    x = torch.rand(2, 3, 16, 16) * 1.8 - 0.9
+    with torch.no_grad():
+        y = res(x)
+        assert y.shape == x.shape and y.abs().max() < 1
+        assert not torch.allclose(y, book(x))
+        change = res.last[0](res.up(res.residuals(res.down(res.initial(x)))))
+        assert torch.allclose(y, torch.tanh(torch.atanh(x) + change), atol=1e-5)
+        res.last[0].weight.zero_()
+        res.last[0].bias.zero_()
+        assert torch.allclose(res(x), x, atol=1e-5)  # no change drawn: the input comes back
+        edge = torch.ones(1, 3, 16, 16)  # atanh(1) is infinite: inputs are clipped first
+        assert torch.isfinite(res(edge)).all()
+    xr = x.clone().requires_grad_(True)
+    res(xr).sum().backward()
+    assert xr.grad is not None and res.last[0].weight.grad is not None
+
+
 def test_one_hot_and_label_planes():
     assert torch.equal(one_hot(torch.tensor([1, 0, 2]), 3),
                        torch.tensor([[0.0, 1, 0], [1, 0, 0], [0, 0, 1]]))

