@@ -57,12 +57,18 @@ def info(task: str, folder: str | os.PathLike | None = None) -> dict:
 
 def config_mismatch(task: str, folder: str | os.PathLike | None = None) -> dict:
     """Fields where the shipped generator's config differs from today's ``get_config`` (empty
-    when they agree): ``{field: (recorded, current)}``."""
+    when they agree): ``{field: (recorded, current)}``. A field added to the config after the
+    export counts as recorded with its default (the run could not have used anything else)."""
     meta = info(task, folder)
     current = get_config(task, meta["config"]["profile"],
                          data_source=meta["config"]["data_source"]).to_dict()
-    return {k: (meta["config"].get(k), v) for k, v in current.items()
-            if meta["config"].get(k) != v}
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    recorded = {k: meta["config"].get(k, _jsonable(defaults.get(k))) for k in current}
+    return {k: (recorded[k], v) for k, v in current.items() if recorded[k] != v}
+
+
+def _jsonable(value):
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _sha256(path: Path) -> str:

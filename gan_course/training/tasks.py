@@ -209,8 +209,8 @@ def _build_cgan(cfg: TrainConfig, device: torch.device) -> Task:
     nhwc = _channels_last(cfg, device)
     G = _init(CGANGenerator(cfg.latent_dim, cfg.num_classes, cfg.image_size, cfg.features),
               device, nhwc)
-    C = _init(CGANCritic(cfg.num_classes, cfg.image_size, cfg.d_features or cfg.features),
-              device, nhwc)
+    C = _init(CGANCritic(cfg.num_classes, cfg.image_size, cfg.d_features or cfg.features,
+                         projection=cfg.projection), device, nhwc)
     optimizers = {"G": _adam(cfg, G), "C": _adam(cfg, C, discriminator=True)}
     scalers = _scalers(optimizers, device, cfg)
 
@@ -245,8 +245,8 @@ def _build_cyclegan(cfg: TrainConfig, device: torch.device) -> Task:
                                     8 * cfg.features)
     nhwc = _channels_last(cfg, device)
     # G_AB turns black hair (domain A) blond (B), G_BA blond to black
-    G_AB = _init(ResnetGenerator(3, cfg.features, cfg.num_residuals), device, nhwc)
-    G_BA = _init(ResnetGenerator(3, cfg.features, cfg.num_residuals), device, nhwc)
+    G_AB = _init(ResnetGenerator(3, cfg.features, cfg.num_residuals, cfg.residual), device, nhwc)
+    G_BA = _init(ResnetGenerator(3, cfg.features, cfg.num_residuals, cfg.residual), device, nhwc)
     D_A = _init(PatchDiscriminator(3, d_features), device, nhwc)
     D_B = _init(PatchDiscriminator(3, d_features), device, nhwc)
     optimizers = {"G": _adam(cfg, G_AB, G_BA), "D": _adam(cfg, D_A, D_B, discriminator=True)}
@@ -276,11 +276,8 @@ def _build_cyclegan(cfg: TrainConfig, device: torch.device) -> Task:
         return [data.a.first(k)[0].to(device), data.b.first(k)[0].to(device)]
 
     models = {"G_AB": G_AB, "G_BA": G_BA, "D_A": D_A, "D_B": D_B}
-    task = Task("cyclegan", cfg, device, models, optimizers, step, sample, make_fixed,
+    return Task("cyclegan", cfg, device, models, optimizers, step, sample, make_fixed,
                 scalers=scalers, extra_state=pools)
-    if cfg.decay_epochs > 0:
-        task.schedulers = _linear_decay(optimizers, cfg.epochs, cfg.decay_epochs)
-    return task
 
 
 def _linear_decay(optimizers: dict, epochs: int, decay_epochs: int) -> dict:
@@ -303,8 +300,8 @@ def build_task(cfg: TrainConfig, device: torch.device | str | None = None) -> Ta
 
     Models are initialised (``weights_init``), moved to the device (channels_last where it is
     faster, see :func:`_channels_last`; cuDNN autotuning on CUDA) and DDP-wrapped under
-    ``torchrun``; each optimiser gets a GradScaler (active for float16 only); CycleGAN with
-    ``cfg.decay_epochs > 0`` also gets linear learning-rate decay. The initial weights are drawn
+    ``torchrun``; each optimiser gets a GradScaler (active for float16 only); with
+    ``cfg.decay_epochs > 0`` the learning rates decay linearly to 0 over the last epochs. The initial weights are drawn
     from ``cfg.seed`` (torch's global generator is seeded with it here), so the same config
     always starts from the same networks, and another seed from other ones.
     """
@@ -317,6 +314,8 @@ def build_task(cfg: TrainConfig, device: torch.device | str | None = None) -> Ta
     _prepare_device(device)
     torch.manual_seed(cfg.seed)
     task = _BUILDERS[cfg.task](cfg, device)
+    if cfg.decay_epochs > 0:
+        task.schedulers = _linear_decay(task.optimizers, cfg.epochs, cfg.decay_epochs)
     if cfg.ema_decay > 0:
         _add_ema(task)
     return task
