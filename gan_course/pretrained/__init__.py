@@ -125,6 +125,10 @@ def load_pretrained(task: str, device: str | torch.device | None = None, *,
     known = {f.name for f in fields(TrainConfig)}
     cfg = TrainConfig.from_dict({k: v for k, v in meta["config"].items() if k in known})
     built = build_task(cfg, device if isinstance(device, torch.device) else get_device(device))
+    if meta.get("sha256") and _sha256(weights) != meta["sha256"]:
+        raise PretrainedError(f"{weights} is not the file its record describes (SHA-256 differs: "
+                              f"damaged or replaced). Reinstall the course, or retrain it: "
+                              f"{meta.get('command')}")
     try:
         tensors = load_file(str(weights))
     except (SafetensorError, OSError) as exc:
