@@ -379,7 +379,8 @@ def _checkpoint(task_name, path, **overrides):
 
 @pytest.mark.parametrize("task_name, overrides, names", [
     ("fashion", {}, {"garment TV", "classes >= 4 %", "KID / floor"}),
-    ("cgan", {}, {"accuracy glasses", "accuracy no_glasses", "flip rate", "KID"}),
+    ("cgan", {}, {"accuracy glasses", "accuracy no_glasses", "accuracy, worse label", "flip rate",
+                  "KID"}),
     ("cyclegan", {}, {"domain black->blond", "oracle L1 / copy A->B", "round-trip L1 B"}),
     ("dcgan", {}, {"hair TV", "glasses TV", "KID / floor"}),
 ])
@@ -464,3 +465,14 @@ def test_evaluate_task_uses_the_ema_and_leaves_training_state_alone(judge_dir, t
     task.models["G"].load_state_dict(live)  # the live weights score differently
     plain = evaluate_task(task, **args)
     assert [r["trained"] for r in plain["rows"]] != [r["trained"] for r in with_ema["rows"]]
+
+
+def test_cgan_worse_label_row_is_the_fair_comparison():
+    from gan_course.evaluation.evaluate import Row
+
+    # an untrained G that draws one class scores 100 % on that label: not a baseline to beat
+    per_label = Row("accuracy no_glasses", 0.999, 1.0, None, "higher", 0.98, compare=False)
+    worse = Row("accuracy, worse label", 0.999, 0.0, None, "higher", 0.98)
+    assert per_label.beats_untrained is None
+    assert worse.beats_untrained is True and worse.meets_target is True
+    assert Row("accuracy, worse label", 0.9, 0.0, None, "higher", 0.98).meets_target is False

@@ -259,8 +259,13 @@ def _cgan(task, fresh, n, source, seed, J, out):
     kid = kid_with_floor(feats, train, held, fakes, seed=seed)
     out["kid"] = kid.as_dict()
     classes = judges.JUDGES["glasses"].classes
+    # Per label, an untrained generator (one grey face for every z) scores 100 % on whichever
+    # label its face happens to look like, for free: only the worse label compares fairly.
     rows = [Row(f"accuracy {classes[k]}", rows_acc["trained"][k], rows_acc["untrained"][k],
-                None, "higher", 0.98) for k in range(cfg.num_classes)]
+                None, "higher", 0.98, compare=False, note="see the worse label")
+            for k in range(cfg.num_classes)]
+    rows.append(Row("accuracy, worse label", min(rows_acc["trained"].values()),
+                    min(rows_acc["untrained"].values()), None, "higher", 0.98))
     rows += [Row("flip rate", flips["trained"]["rate"], flips["untrained"]["rate"], None,
                  "higher", 0.95),
              Row("KID", kid.scores["trained"].mean, kid.scores["untrained"].mean, kid.floor,
