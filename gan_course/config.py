@@ -297,7 +297,7 @@ _BUILDERS = {"fashion": _fashion, "dcgan": _dcgan, "cgan": _cgan, "cyclegan": _c
 # DCGAN, more toy faces, so that the longer run does not just memorise 4,096 of them).
 _LONG = {"fashion": {"epochs": 100}, "dcgan": {"epochs": 60, "n_train": 8192},
          "cgan": {"epochs": 60, "n_train": 4096, "decay_epochs": 30},
-         "cyclegan": {"epochs": 48, "n_train": 2048, "decay_epochs": 24}}
+         "cyclegan": {"epochs": 24, "n_train": 2048, "decay_epochs": 12}}
 
 
 def _build(task: str, profile: str) -> TrainConfig:
