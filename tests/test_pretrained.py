@@ -11,6 +11,12 @@ from gan_course import pretrained
 from gan_course.config import TASKS
 from gan_course.pretrained import GENERATORS, PRETRAINED_DIR, PretrainedError
 
+KEY_METRICS = {"fashion": ("garment TV", "classes >= 4 %", "KID"),
+               "dcgan": ("hair TV", "glasses TV", "KID"),
+               "cgan": ("accuracy, worse label", "flip rate", "KID"),
+               "cyclegan": ("domain black->blond", "domain blond->black", "oracle L1 A->B",
+                            "oracle L1 B->A")}
+
 
 def test_every_task_ships_a_generator():
     assert pretrained.available() == list(TASKS)
@@ -31,10 +37,12 @@ def test_shipped_record_matches_its_weights_and_todays_config(task):
         names = {k.split(".", 1)[0] for k in f.keys()}
         assert names == set(GENERATORS[task])
         assert all(f.get_tensor(k).dtype in (torch.float16, torch.int64) for k in f.keys())
-    # the numbers it shipped with were measured on 1,000 samples, and it beat its untrained self
-    rows = meta["metrics"]["rows"]
-    assert meta["metrics"]["n"] == 1000 and rows
-    assert all(r["beats_untrained"] for r in rows if r.get("beats_untrained") is not None)
+    # the numbers it shipped with were measured on 1,000 samples, and on the metrics the live
+    # demo sweep judges (benchmarks/sweep_demo.py) it beat its untrained self
+    rows = {r["name"]: r for r in meta["metrics"]["rows"]}
+    assert meta["metrics"]["n"] == 1000
+    for name in KEY_METRICS[task]:
+        assert rows[name]["beats_untrained"] is True, rows[name]
 
 
 @pytest.mark.parametrize("task", TASKS)
