@@ -459,6 +459,9 @@ def test_evaluate_task_uses_the_ema_and_leaves_training_state_alone(judge_dir, t
     with_ema = evaluate_task(task, **args)
     assert all(m.training for m in task.models.values())  # still ready to train on
     assert all(torch.equal(task.models["G"].state_dict()[k], v) for k, v in live.items())
+    last = evaluate_task(task, **args, ema=False)  # the live (last) weights, on request
+    assert [r["trained"] for r in last["rows"]] != [r["trained"] for r in with_ema["rows"]]
+    assert not last["ema"] and with_ema["ema"]
     task.ema.copy_to()  # now the generator itself holds the average: same numbers
     copied = evaluate_task(task, **args)
     assert [r["trained"] for r in with_ema["rows"]] == [r["trained"] for r in copied["rows"]]

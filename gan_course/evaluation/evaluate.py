@@ -101,11 +101,12 @@ def _models(task) -> dict:
 
 
 @contextlib.contextmanager
-def _inference(task):
-    """Eval mode and the EMA weights (when the run keeps an EMA) inside; training state after."""
+def _inference(task, ema: bool = True):
+    """Eval mode and the EMA weights (when the run keeps an EMA and ``ema``) inside; training
+    state after."""
     modes = {k: m.training for k, m in task.models.items()}
     try:
-        with task.averaged():
+        with task.averaged() if ema else contextlib.nullcontext():
             yield
     finally:
         for k, m in task.models.items():
@@ -326,10 +327,10 @@ _PER_TASK = {"fashion": _fashion, "dcgan": _dcgan, "cgan": _cgan, "cyclegan": _c
 # ----------------------------------------------------------------------------------- entry points
 def evaluate_task(task, n: int = 1000, *, source: str | None = None, seed: int = 0,
                   judge_dir: str | Path | None = None, retrain_judges: bool = False,
-                  judge_n: int | None = None, verbose: bool = True) -> dict:
+                  judge_n: int | None = None, verbose: bool = True, ema: bool = True) -> dict:
     """Evaluate a trained :class:`~gan_course.training.loop.Task`: its generator EMA when it keeps
-    one, else its current weights, in eval mode (train/eval modes are restored afterwards, so
-    training can go on).
+    one (``ema=False``: the last weights of training instead), else its current weights, in eval
+    mode (train/eval modes are restored afterwards, so training can go on).
 
     ``n``: generated samples (and real held-out images) per set; ``source``: "toy" or "real"
     (default: the data the task trained on); ``judge_n``: held-out images per toy judge (default
@@ -346,8 +347,8 @@ def evaluate_task(task, n: int = 1000, *, source: str | None = None, seed: int =
                 judge_n)
     fresh = _untrained(task)
     out: dict = {"task": task.name, "n": n, "data": source, "image_size": task.config.image_size,
-                 "ema": task.ema is not None, "kid_note": KID_CAVEAT}
-    with _inference(task):
+                 "ema": ema and task.ema is not None, "kid_note": KID_CAVEAT}
+    with _inference(task, ema):
         rows = _PER_TASK[task.name](task, fresh, n, source, seed, J, out)
     out["judges"] = J.info
     out["rows"] = [r.as_dict() for r in rows]
