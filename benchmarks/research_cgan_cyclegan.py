@@ -48,6 +48,22 @@ this-many of that stream are excluded from every held-out set (covers any n_trai
 _TRAIN_SEEDS: set[int] | None = None
 
 
+
+def _log_and_check(hist: list, step: int, out: dict, log_every: int, r: dict,
+                   t_wall: float) -> bool:
+    """Record the losses every ``log_every`` steps; True when the recipe's time budget is spent."""
+    if log_every and step % log_every == 0:
+        hist.append({"step": step, **{k: round(v, 4) for k, v in out.items()}})
+    return bool(r.get("max_seconds")) and time.perf_counter() - t_wall > r["max_seconds"]
+
+
+def _run_info(step: int, t_wall: float, t_cpu: float, hist: list) -> dict:
+    """Steps, wall and CPU seconds of a finished training loop, and its loss history."""
+    info = {"steps": step, "wall_s": round(time.perf_counter() - t_wall, 1),
+            "cpu_s": round(time.process_time() - t_cpu, 1), "history": hist}
+    info["cpu_s_per_step"] = round(info["cpu_s"] / max(1, step), 4)
+    return info
+
 def _train_seeds() -> set[int]:
     global _TRAIN_SEEDS
     if _TRAIN_SEEDS is None:
@@ -401,16 +417,12 @@ def train_cgan(r: dict, seed: int, log_every: int = 0):
             step += 1
             for ema in emas:
                 ema.update(G)
-            if log_every and step % log_every == 0:
-                hist.append({"step": step, **{k: round(v, 4) for k, v in out.items()}})
-            if r.get("max_seconds") and time.perf_counter() - t_wall > r["max_seconds"]:
+            if _log_and_check(hist, step, out, log_every, r, t_wall):
                 stop = True
                 break
         if stop:
             break
-    info = {"steps": step, "wall_s": round(time.perf_counter() - t_wall, 1),
-            "cpu_s": round(time.process_time() - t_cpu, 1), "history": hist}
-    info["cpu_s_per_step"] = round(info["cpu_s"] / max(1, step), 4)
+    info = _run_info(step, t_wall, t_cpu, hist)
     return G.eval(), {d: e.model.eval() for d, e in zip(decays, emas)}, info
 
 
@@ -590,16 +602,12 @@ def train_cyclegan(r: dict, seed: int, log_every: int = 0):
             if emas:
                 emas[0].update(G_AB)
                 emas[1].update(G_BA)
-            if log_every and step % log_every == 0:
-                hist.append({"step": step, **{k: round(v, 4) for k, v in out.items()}})
-            if r.get("max_seconds") and time.perf_counter() - t_wall > r["max_seconds"]:
+            if _log_and_check(hist, step, out, log_every, r, t_wall):
                 stop = True
                 break
         if stop:
             break
-    info = {"steps": step, "wall_s": round(time.perf_counter() - t_wall, 1),
-            "cpu_s": round(time.process_time() - t_cpu, 1), "history": hist}
-    info["cpu_s_per_step"] = round(info["cpu_s"] / max(1, step), 4)
+    info = _run_info(step, t_wall, t_cpu, hist)
     gens = (G_AB.eval(), G_BA.eval())
     return gens, ((emas[0].model, emas[1].model) if emas else None), info
 
