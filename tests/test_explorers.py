@@ -15,6 +15,7 @@ from gan_course.notebook.explorers import (
     label_weights,
     render_cgan_faces,
     render_cyclegan_roundtrip,
+    slerp,
     to_uint8,
 )
 
@@ -62,6 +63,46 @@ def test_interpolation_endpoints(cgan_gen):
     np.testing.assert_array_equal(render_cgan_faces(cgan_gen, z, 0.7, 1.0, z_other=z2), other)
     middle = render_cgan_faces(cgan_gen, z, 0.7, 0.5, z_other=z2)
     assert not np.array_equal(middle, alone) and not np.array_equal(middle, other)
+
+
+def test_slerp_keeps_the_length_where_lerp_shrinks_it():
+    g = torch.Generator().manual_seed(0)
+    z0, z1 = torch.randn(64, 100, generator=g), torch.randn(64, 100, generator=g)
+    torch.testing.assert_close(slerp(z0, z1, 0.0), z0, rtol=0, atol=0)  # exact endpoints
+    torch.testing.assert_close(slerp(z0, z1, 1.0), z1, rtol=0, atol=0)
+    ends = torch.stack([z0.norm(dim=1), z1.norm(dim=1)])
+    for t in (0.25, 0.5, 0.75):
+        n = slerp(z0, z1, t).norm(dim=1)
+        assert (n >= ends.min(0).values - 1e-4).all() and (n <= ends.max(0).values + 1e-4).all()
+    # the straight line's midpoint is ~1/sqrt(2) as long (nearly orthogonal Gaussian vectors)
+    ratio = (torch.lerp(z0, z1, 0.5).norm(dim=1) / ends.mean(0)).mean()
+    assert 0.65 < ratio < 0.76
+    # equal lengths: constant length, and the midpoint is the normalised mean direction
+    u0, u1 = z0 / z0.norm(dim=1, keepdim=True), z1 / z1.norm(dim=1, keepdim=True)
+    mid = slerp(u0, u1, 0.5)
+    torch.testing.assert_close(mid.norm(dim=1), torch.ones(64))
+    bisector = (u0 + u1) / (u0 + u1).norm(dim=1, keepdim=True)
+    torch.testing.assert_close(mid, bisector)
+
+
+def test_slerp_on_a_known_arc_and_parallel_rows():
+    e0, e1 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    third = slerp(e0, e1, 1 / 3)  # 30 degrees along the quarter circle
+    torch.testing.assert_close(third, torch.tensor([3 ** 0.5 / 2, 0.5]))
+    z = torch.tensor([[1.0, 2.0, 3.0]])
+    torch.testing.assert_close(slerp(z, 2 * z, 0.5), 1.5 * z)  # parallel: the straight line
+    with pytest.raises(ValueError, match="same shape"):
+        slerp(torch.zeros(2, 3), torch.zeros(3, 3), 0.5)
+    with pytest.raises(ValueError, match="t must be"):
+        slerp(e0, e1, 1.5)
+
+
+def test_render_interpolates_spherically(cgan_gen):
+    z, z2 = _z(0, n=2), _z(1, n=2)
+    np.testing.assert_array_equal(render_cgan_faces(cgan_gen, z, 0.7, 0.5, z_other=z2),
+                                  render_cgan_faces(cgan_gen, slerp(z, z2, 0.5), 0.7))
+    assert not np.array_equal(render_cgan_faces(cgan_gen, z, 0.7, 0.5, z_other=z2),
+                              render_cgan_faces(cgan_gen, torch.lerp(z, z2, 0.5), 0.7))
 
 
 def test_render_is_pure(cgan_gen):

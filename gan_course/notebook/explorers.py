@@ -44,6 +44,7 @@ __all__ = [
     "render_cgan_faces",
     "render_conv_explorer",
     "render_cyclegan_roundtrip",
+    "slerp",
     "to_uint8",
 ]
 
@@ -128,6 +129,42 @@ def label_weights(label_weight: float, batch: int = 1, num_classes: int = 2) -> 
     return torch.tensor([[w, 1.0 - w]]).repeat(batch, 1)
 
 
+def slerp(z0: torch.Tensor, z1: torch.Tensor, t: float) -> torch.Tensor:
+    """Spherical interpolation between noise vectors: the point a fraction ``t`` along the arc
+    from ``z0`` to ``z1`` (White 2016, "Sampling generative networks").
+
+    ``slerp = sin((1 - t) w) / sin(w) * z0 + sin(t w) / sin(w) * z1``, with ``w`` the angle
+    between ``z0`` and ``z1``, row by row for ``(B, latent)`` inputs (or one ``(latent,)``
+    vector). Why not the straight line ``(1 - t) z0 + t z1``: two independent Gaussian noise
+    vectors of dimension ``d`` both have length about ``sqrt(d)`` and are nearly orthogonal, so
+    the straight line's midpoint has length about ``sqrt(d / 2)`` - ``1/sqrt(2)`` of theirs, off
+    the shell where every training noise vector lies. Along the arc the length stays between
+    the two end lengths (exactly constant when they are equal).
+
+    ``t = 0`` and ``t = 1`` return ``z0`` and ``z1`` exactly (copies). Rows that are (nearly)
+    parallel fall back to the straight line, where the two coincide.
+    """
+    z0, z1 = torch.as_tensor(z0), torch.as_tensor(z1)
+    if z0.shape != z1.shape or z0.dim() not in (1, 2):
+        raise ValueError(f"slerp needs two noise tensors of the same shape (latent,) or "
+                         f"(B, latent), got {tuple(z0.shape)} and {tuple(z1.shape)}.")
+    t = float(t)
+    if not 0.0 <= t <= 1.0:
+        raise ValueError(f"slerp: t must be in [0, 1] (0 = z0, 1 = z1), got {t}.")
+    if t == 0.0:
+        return z0.clone()
+    if t == 1.0:
+        return z1.clone()
+    a, b = z0.double(), z1.double()  # float64: the angle of nearly parallel rows stays accurate
+    cos = (a * b).sum(-1, keepdim=True) / (a.norm(dim=-1, keepdim=True)
+                                           * b.norm(dim=-1, keepdim=True)).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    sin = torch.sin(omega)
+    arc = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / sin.clamp_min(1e-12)
+    line = torch.lerp(a, b, t)
+    return torch.where(sin > 1e-6, arc, line).to(z0.dtype)
+
+
 def _hstack(images: np.ndarray, gap: int = 0) -> np.ndarray:
     """``(B, H, W, 3)`` -> ``(H, B*W + (B-1)*gap, 3)``, white gaps between the panels."""
     if gap <= 0 or len(images) == 1:
@@ -156,9 +193,10 @@ def render_cgan_faces(generator: nn.Module, z: torch.Tensor, label_weight: float
             in ``[-1, 1]`` (e.g. :class:`gan_course.models.CGANGenerator`).
         z: noise ``(latent,)`` for one face or ``(B, latent)`` for a row of ``B`` faces.
         label_weight: ``w`` in ``[0, 1]``; label rows are ``[w, 1 - w]`` (see :func:`label_weights`).
-        interpolation: ``t`` in ``[0, 1]``; the noise used is ``(1 - t) * z + t * z_other``
-            (``t = 0`` gives ``z``'s faces, ``t = 1`` gives ``z_other``'s). Ignored when
-            ``z_other`` is ``None``.
+        interpolation: ``t`` in ``[0, 1]``; the noise used is ``slerp(z, z_other, t)``, the
+            spherical interpolation of :func:`slerp` (``t = 0`` gives ``z``'s faces exactly,
+            ``t = 1`` gives ``z_other``'s; in between the noise keeps the length of training
+            noise, where a straight line would shrink it). Ignored when ``z_other`` is ``None``.
         z_other: second noise, same shape as ``z``, or ``None``.
         gap: white pixels between faces in a row.
 
@@ -178,11 +216,7 @@ def render_cgan_faces(generator: nn.Module, z: torch.Tensor, label_weight: float
         if z_other.shape != z.shape:
             raise ValueError(f"z_other must have the same shape as z {tuple(z.shape)}, got "
                              f"{tuple(z_other.shape)}.")
-        # Exact endpoints (no 0 * x + 1 * y rounding) so t = 0 and t = 1 reproduce z and z_other.
-        if t == 1.0:
-            z = z_other
-        elif t > 0.0:
-            z = torch.lerp(z, z_other, t)
+        z = slerp(z, z_other, t)  # exact endpoints: t = 0 / 1 reproduce z / z_other
     num_classes = getattr(generator, "num_classes", 2)
     labels = label_weights(label_weight, batch=z.shape[0], num_classes=num_classes)
     device = _device_of(generator)
@@ -218,7 +252,8 @@ def cgan_explorer(generator: nn.Module, z: torch.Tensor | None = None,
     for s in (weight, interp):
         s.style.description_width = "initial"
     note = widgets.HTML("label weight 1 = class 0 (glasses), 0 = class 1 (no glasses); "
-                        "interpolation moves each face's noise towards a second noise vector.")
+                        "interpolation moves each face's noise towards a second noise vector "
+                        "(spherically: slerp keeps its length).")
     image = widgets.Image(format="png")
 
     def redraw(_change=None) -> None:
