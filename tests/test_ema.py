@@ -127,3 +127,33 @@ def test_task_averaged_swaps_in_the_ema_and_is_a_no_op_without_one(tmp_path):
     before = {k: v.clone() for k, v in plain.models["G"].state_dict().items()}
     with plain.averaged():  # no EMA in the config: nothing is swapped
         assert all(torch.equal(plain.models["G"].state_dict()[k], v) for k, v in before.items())
+
+
+def test_a_checkpoint_without_a_saved_average_never_swaps_in_the_initial_weights(tmp_path):
+    """An EMA task loading weights but no average starts the average from the loaded weights
+    (else evaluation and samples would use the initial, untrained generator); the first EMA
+    checkpoint format (the average at the top level) still loads."""
+    from dataclasses import replace
+
+    from gan_course.config import get_config
+    from gan_course.training.tasks import build_task
+
+    cfg = replace(get_config("fashion", "smoke"), ema_decay=0.9)
+    trained = build_task(cfg, torch.device("cpu"))
+    with torch.no_grad():
+        for p in trained.models["G"].parameters():
+            p.add_(1.0)
+    state = trained.state_dict()
+    no_avg = {**state, "extra": {k: v for k, v in state["extra"].items() if k != "ema"}}
+    loaded = build_task(cfg, torch.device("cpu"))
+    loaded.load_state_dict(no_avg)
+    with loaded.averaged():
+        got = {k: v.clone() for k, v in loaded.models["G"].state_dict().items()}
+    want = trained.models["G"].state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in want)
+
+    legacy = {**no_avg, "ema": state["extra"]["ema"]}
+    old = build_task(cfg, torch.device("cpu"))
+    old.load_state_dict(legacy)
+    assert all(torch.equal(old.ema.shadow["G"][k], trained.ema.shadow["G"][k])
+               for k in want)

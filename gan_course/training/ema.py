@@ -38,9 +38,13 @@ class ModelEMA:
                              f"switch the EMA off.")
         self.models = models
         self.decay = float(decay)
+        self.restart_from_models()
+
+    def restart_from_models(self) -> None:
+        """Start the averages afresh from the models' current weights (warm-up included)."""
         self.num_updates = 0
         self.shadow = {name: {k: v.detach().clone() for k, v in plain(m).state_dict().items()}
-                       for name, m in models.items()}
+                       for name, m in self.models.items()}
 
     def current_decay(self) -> float:
         """The decay used by the next update (warm-up: small at first, then ``decay``)."""

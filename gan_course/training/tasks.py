@@ -91,11 +91,19 @@ class Task:
             ddp.plain(m).load_state_dict(state["models"][k])
         for k, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][k])
+        extra = dict(state.get("extra") or {})
+        if "ema" not in extra and state.get("ema"):  # checkpoints of the first EMA version
+            extra["ema"] = state["ema"]
         for group, objects in (("schedulers", self.schedulers), ("scalers", self.scalers),
                                ("extra", self.extra_state)):
+            saved = extra if group == "extra" else state.get(group, {})
             for k, obj in objects.items():
-                if state.get(group, {}).get(k):
-                    obj.load_state_dict(state[group][k])
+                if saved.get(k):
+                    obj.load_state_dict(saved[k])
+        if self.ema is not None and not extra.get("ema"):
+            # A run without a saved average: start it from the loaded weights, never from the
+            # fresh initial weights the EMA was built with (that would swap in an untrained G).
+            self.ema.restart_from_models()
         if state.get("fixed") is not None:
             self.fixed = _to_device(state["fixed"], self.device)
 
