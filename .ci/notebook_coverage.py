@@ -390,8 +390,9 @@ def resolve(cards: tuple[Card, ...] | None = None, root: Path = NOTEBOOKS,
         if not c.homes:
             raise CoverageError(f"{where_card}: no notebook cell teaches it")
         for a in c.assignments:
-            if not (assignments / a).is_dir():
-                raise CoverageError(f"{where_card}: assignment {a} is not in {assignments}")
+            if not (assignments / a / f"{a}.ipynb").is_file():
+                raise CoverageError(f"{where_card}: assignment {a}/{a}.ipynb is not in "
+                                    f"{assignments}")
         homes = []
         for nb, anchor in c.homes:
             if nb not in cache:
