@@ -241,8 +241,8 @@ def _cgan(profile: str) -> TrainConfig:
         # core. Measured with held-out judges (benchmarks/research_cgan_cyclegan.py, 1,000
         # samples per label; accuracy with glasses / without, flip rate = same z, label flipped,
         # verdict flips), 448 steps, seed 0:
-        # * the book's optimiser (lr 1e-4, betas (0, 0.9), 5 critic steps): 84 % / 73 %, flip 56 %
-        #   (192 generator steps in the same CPU time);
+        # * the book's optimiser (lr 1e-4, betas (0, 0.9), 5 critic steps; with the projection
+        #   critic below): 84 % / 73 %, flip 56 % (192 generator steps in the same CPU time);
         # * lr 5e-4, betas (0.5, 0.9), 2 critic steps, the book's critic: 99 % / 84 %, flip 83 %;
         # * the same with the projection critic (models/cgan.py; label planes kept): 100 % /
         #   99.7 %, flip 99.7 %, KID 2.3 (real-vs-real floor 0.48, untrained 69).
@@ -278,9 +278,11 @@ def _cyclegan(profile: str) -> TrainConfig:
         # * the book's generator, lr 2e-4: 100 % / 94 %, oracle 0.41 (2.2x worse than copying:
         #   skin, background and glasses are redrawn, badly);
         # * + identity loss 5 + image pool 50: 100 % / 80 %, oracle 0.20 (about copying);
-        # * the generator drawing only the change, G(x) = tanh(atanh(x) + R(x)) (`residual`,
-        #   models/cyclegan.py), no identity loss: 100 % / 95 %, oracle 0.11 (0.62x copying);
-        # * the same with lr 1e-3 and a generator EMA of 0.99: 100 % / 84 %, oracle 0.074 (0.40x).
+        # * a generator drawing only the change, first as G(x) = x + R(x), no identity loss:
+        #   100 % / 95 %, oracle 0.11 (0.62x copying);
+        # * as G(x) = tanh(atanh(x) + R(x)) (`residual`, models/cyclegan.py: stays in [-1, 1]),
+        #   lr 1e-3, generator EMA 0.99: 100 % / 84 %, oracle 0.071 (0.40x). The sweep
+        #   (benchmarks/sweep_demo.py, seeds 0-2, 1-2 threads): 100 % / 90-94 %, 0.33-0.48x.
         # Kept: the last. The book's generator (residual=False) stays in `full`.
         return TrainConfig("cyclegan", profile, image_size=32, n_train=768, batch_size=8,
                            epochs=16, lr=1e-3, betas=(0.5, 0.999), features=16,
