@@ -7,6 +7,8 @@ import os
 import shutil
 import tempfile
 
+import pytest
+
 # Set before anything imports gan_course or starts an nbval kernel (kernels inherit os.environ).
 if "GAN_COURSE_TEST_ROOT" not in os.environ:  # the first of tests/ and notebooks/ conftest wins
     _root = os.environ["GAN_COURSE_TEST_ROOT"] = tempfile.mkdtemp(prefix="gan-course-tests-")
@@ -17,3 +19,15 @@ if "GAN_COURSE_TEST_ROOT" not in os.environ:  # the first of tests/ and notebook
     for _key, _value in (("GAN_COURSE_PROFILE", "smoke"), ("GAN_COURSE_DEVICE", "cpu"),
                          ("MPLBACKEND", "Agg"), ("OMP_NUM_THREADS", "1")):
         os.environ.setdefault(_key, _value)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One intra-op thread in every test, whatever OMP_NUM_THREADS says (the models are tiny; on
+    a shared 2-core machine more threads were measured up to ~10x slower)."""
+    import torch  # here, not at the top: the environment above must be set before torch loads
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -21,10 +21,6 @@ from gan_course.training.checkpoint import load_checkpoint
 def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_COURSE_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("GAN_COURSE_RUNS", str(tmp_path / "runs"))
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _weights(task):

@@ -20,15 +20,6 @@ from gan_course.notebook.conv import (
 RNG = np.random.default_rng(0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: extra intra-op threads only add sync overhead on a busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _torch_conv(x, w, bias, stride, padding, mode):
     xt = torch.tensor(x, dtype=torch.float64)[None]  # (1, C, H, W)
     wt = torch.tensor(w, dtype=torch.float64)[None]  # (1, C, kh, kw)

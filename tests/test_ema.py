@@ -17,14 +17,6 @@ from gan_course.training.runs import load_trained
 from gan_course.training.tasks import build_task
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def test_ema_follows_the_warmup_formula():
     lin = nn.Linear(1, 1, bias=False)
     with torch.no_grad():

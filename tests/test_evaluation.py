@@ -35,15 +35,6 @@ SIZE = 32  # small faces keep the judges' training to seconds
 JUDGE_N = 800  # held-out faces per test judge (the real default is 6,000)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: tiny models gain nothing from more, and lose a lot on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # ------------------------------------------------------------------------------ held-out data
 
 def test_heldout_faces_never_overlap_training_faces():

@@ -18,14 +18,6 @@ from gan_course.training.loop import TrainingDiverged, fit
 from gan_course.training.tasks import build_task
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def _fashion(epochs=2, **changes):
     """fashion smoke: 64 images in batches of 16 -> 4 steps per epoch."""
     cfg = replace(get_config("fashion", "smoke"), epochs=epochs, **changes)

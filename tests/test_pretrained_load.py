@@ -15,7 +15,6 @@ def test_samples_of_a_loaded_generator_use_its_weights_not_a_fresh_ema(tmp_path)
     """The shipped weights are an EMA average; the loaded task must sample from them (a freshly
     built task's EMA holds the initial weights, which sample() used to swap in: grey noise)."""
     task_name = "fashion"  # the EMA handling is the same for every task
-    torch.set_num_threads(1)
     # a big lr and a short average: the exported weights end far from the initial ones
     cfg = replace(get_config(task_name, "smoke"), ema_decay=0.5, epochs=3, lr=5e-3)
     task = build_task(cfg, torch.device("cpu"))

@@ -19,14 +19,6 @@ from gan_course.training.loop import TrainingDiverged, fit
 from gan_course.training.tasks import build_task
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # shared CPU: avoid OpenMP oversubscription
-    yield
-    torch.set_num_threads(old)
-
-
 def _fashion(n=64, cfg=None, epochs=2):
     cfg = replace(cfg or get_config("fashion", "smoke"), epochs=epochs)
     task = build_task(cfg, torch.device("cpu"))

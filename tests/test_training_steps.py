@@ -22,13 +22,8 @@ from gan_course.training.image_pool import ImagePool
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    # the test machine is shared: one thread avoids OpenMP oversubscription (10x slower)
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _seeded():
     torch.manual_seed(0)
-    yield
-    torch.set_num_threads(old)
 
 
 def _weights(*models):

@@ -14,15 +14,6 @@ from gan_course.notebook.conv_pictures import (
 from gan_course.notebook.explorers import render_conv_explorer
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: extra intra-op threads only add sync overhead on a busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _shape(text):
     m = re.match(r"output shape: \(1, 1, (\d+), (\d+)\)", text)
     assert m, text
