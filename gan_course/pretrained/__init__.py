@@ -62,13 +62,9 @@ def config_mismatch(task: str, folder: str | os.PathLike | None = None) -> dict:
     meta = info(task, folder)
     current = get_config(task, meta["config"]["profile"],
                          data_source=meta["config"]["data_source"]).to_dict()
-    defaults = {f.name: f.default for f in fields(TrainConfig)}
-    recorded = {k: meta["config"].get(k, _jsonable(defaults.get(k))) for k in current}
+    defaults = TrainConfig(task, meta["config"]["profile"]).to_dict()  # JSON form, as recorded
+    recorded = {k: meta["config"].get(k, defaults[k]) for k in current}
     return {k: (recorded[k], v) for k, v in current.items() if recorded[k] != v}
-
-
-def _jsonable(value):
-    return list(value) if isinstance(value, tuple) else value
 
 
 def _sha256(path: Path) -> str:
