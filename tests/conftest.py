@@ -21,10 +21,11 @@ if "GAN_COURSE_TEST_ROOT" not in os.environ:  # the first of tests/ and notebook
         os.environ.setdefault(_key, _value)
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
-    """One intra-op thread in every test, whatever OMP_NUM_THREADS says (the models are tiny; on
-    a shared 2-core machine more threads were measured up to ~10x slower)."""
+    """One intra-op thread for the whole run, whatever OMP_NUM_THREADS says (the models are tiny;
+    on a shared 2-core machine more threads were measured up to ~10x slower). Session scope, so
+    module-scoped fixtures (trained judges) get it too; code that changes it restores it."""
     import torch  # here, not at the top: the environment above must be set before torch loads
 
     old = torch.get_num_threads()

@@ -307,7 +307,7 @@ def test_classifier_shapes_and_bad_input():
 
 
 @pytest.fixture(scope="module")
-def judge_dir(tmp_path_factory, _one_thread):
+def judge_dir(tmp_path_factory, _one_torch_thread):
     """Small judges for the tests, trained once per session into a temp folder."""
     path = tmp_path_factory.mktemp("judges")
     for attr in ("glasses", "hair", "male"):

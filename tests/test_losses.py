@@ -20,9 +20,6 @@ from gan_course.losses import (
 )
 from gan_course.models import CGANCritic, DCGANDiscriminator
 
-torch.set_num_threads(1)
-
-
 # ---------------------------------------------------------------- hand-computed values
 
 def test_bce_losses_by_hand():

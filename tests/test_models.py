@@ -22,8 +22,6 @@ from gan_course.models import (
     weights_init,
 )
 
-torch.set_num_threads(1)  # the test machine's cores are shared
-
 
 def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

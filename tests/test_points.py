@@ -26,8 +26,6 @@ from gan_course.models.points import (
     train_point_gans,
 )
 
-torch.set_num_threads(1)
-
 
 def seeded(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
