@@ -163,18 +163,26 @@ def test_resnet_generator_residual_draws_only_the_change():
     x = torch.rand(2, 3, 16, 16) * 1.8 - 0.9
     with torch.no_grad():
         y = res(x)
-        assert y.shape == x.shape and y.abs().max() < 1
+        assert y.shape == x.shape and y.abs().max() <= 1
         assert not torch.allclose(y, book(x))
         change = res.last[0](res.up(res.residuals(res.down(res.initial(x)))))
-        assert torch.allclose(y, torch.tanh(torch.atanh(x) + change), atol=1e-5)
+        assert torch.allclose(y, (x + change).clamp(-1, 1), atol=1e-6)
         res.last[0].weight.zero_()
         res.last[0].bias.zero_()
-        assert torch.allclose(res(x), x, atol=1e-5)  # no change drawn: the input comes back
-        edge = torch.ones(1, 3, 16, 16)  # atanh(1) is infinite: inputs are clipped first
-        assert torch.isfinite(res(edge)).all()
+        assert torch.equal(res(x), x)  # no change drawn: the input comes back exactly
+        res.last[0].bias.fill_(-5.0)  # a change far past the range is clipped to it
+        assert torch.equal(res(x), torch.full_like(x, -1.0))
+        res.last[0].bias.zero_()
+    # a saturated pixel (blond hair's red channel near 1) still gets the full gradient towards
+    # the other end: the reason for the clamp over tanh(atanh(x) + change) (slope ~0.01 there)
+    res.zero_grad()
+    res(torch.full((1, 3, 16, 16), 0.99)).sum().neg().backward()  # a loss that wants them lower
+    assert torch.allclose(res.last[0].bias.grad, torch.full((3,), -16.0 * 16))  # slope 1 per pixel
     xr = x.clone().requires_grad_(True)
-    res(xr).sum().backward()
-    assert xr.grad is not None and res.last[0].weight.grad is not None
+    torch.manual_seed(1)
+    res2 = ResnetGenerator(3, features=4, num_residuals=1, residual=True)
+    res2(xr).sum().backward()
+    assert xr.grad is not None and res2.last[0].weight.grad is not None
 
 
 def test_one_hot_and_label_planes():
@@ -306,3 +314,24 @@ def test_weights_init_handles_norms_without_affine_and_leaves_linear():
     assert torch.equal(model[3].weight, lin)
     with pytest.raises(TypeError):
         init_weights(weights_init)
+
+
+def test_mlp_discriminator_pack_judges_images_together():
+    torch.manual_seed(0)
+    D = MLPDiscriminator(784, (32, 16), dropout=0.0, pack=2).eval()
+    assert D.main[0].in_features == 2 * 784
+    x = torch.randn(6, 1, 28, 28)
+    out = D(x)
+    assert out.shape == (6, 1)
+    # one logit per pack of consecutive images, given to each image of the pack
+    assert torch.equal(out[0::2], out[1::2])
+    assert torch.allclose(out[:2], D.main(x[:2].reshape(1, -1)).expand(2, 1))
+    # the pack's verdict depends on both of its images
+    y = x.clone()
+    y[1] = torch.randn(1, 28, 28)
+    assert not torch.allclose(D(y)[0], out[0]) and torch.allclose(D(y)[2:], out[2:])
+    # an odd batch is completed with its own first images: still one logit per image
+    assert D(x[:5]).shape == (5, 1) and D(x[:1]).shape == (1, 1)
+    with pytest.raises(ValueError, match="pack"):
+        MLPDiscriminator(pack=0)
+    assert MLPDiscriminator().main[0].in_features == 784  # the book's D by default
