@@ -59,6 +59,12 @@ def test_config_fields_reach_the_data_and_the_models():
     cfg = get_config("dcgan", "smoke", features=6)
     task = build_task(cfg, "cpu")
     assert task.models["G"].main[0].out_channels == 6 * 8
+    # the recipe knobs of the demos reach their networks
+    task = build_task(get_config("fashion", "smoke", pack=2), "cpu")
+    assert task.models["D"].pack == 2 and task.models["D"].main[0].in_features == 2 * 784
+    assert get_config("fashion", "demo").pack == 2 and get_config("fashion", "full").pack == 1
+    task = build_task(get_config("cyclegan", "smoke", residual=True), "cpu")
+    assert task.models["G_AB"].residual and task.models["G_BA"].residual
 
 
 def test_full_profile_means_real_data_unless_told_otherwise(capsys):

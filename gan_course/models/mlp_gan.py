@@ -74,17 +74,29 @@ class MLPDiscriminator(nn.Module):
     ``log(0)``) and allowed under mixed-precision autocast. ``torch.sigmoid(logits)`` gives the
     probability "real".
 
+    ``pack > 1`` (PacGAN, Lin et al. 2018; not in the book) makes ``D`` judge ``pack`` images
+    *together*: consecutive images of a batch are concatenated into one input of
+    ``pack * in_features`` values, and the pack's one logit is returned for each of its images (so
+    the losses need no change). A batch from a generator that draws the same few garments over and
+    over looks different, as a group, from a batch of real garments, even when each image on its
+    own is convincing: packing lets ``D`` see, and punish, missing variety (mode collapse).
+    A batch whose size is not a multiple of ``pack`` is completed with its own first images.
+
     Shapes: input ``(B, in_features)`` (or ``(B, 1, 28, 28)``, flattened here) -> ``(B, 1)``.
     """
 
     def __init__(self, in_features: int = 784, hidden: Sequence[int] = (1024, 512, 256),
-                 dropout: float = 0.3, negative_slope: float = 0.0):
+                 dropout: float = 0.3, negative_slope: float = 0.0, pack: int = 1):
         super().__init__()
         hidden = _check_sizes("hidden", hidden)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
+        if int(pack) != pack or pack < 1:
+            raise ValueError(f"pack must be a whole number >= 1 (1 = the book's discriminator), "
+                             f"got {pack!r}.")
         self.in_features = int(in_features)
-        sizes = (self.in_features, *hidden)
+        self.pack = int(pack)
+        sizes = (self.in_features * self.pack, *hidden)
         layers: list[nn.Module] = []
         for n_in, n_out in zip(sizes[:-1], sizes[1:]):
             layers += [nn.Linear(n_in, n_out), _activation(negative_slope), nn.Dropout(dropout)]
@@ -100,4 +112,11 @@ class MLPDiscriminator(nn.Module):
         if x.shape[1] != self.in_features:
             raise ValueError(f"MLPDiscriminator expects {self.in_features} values per image, "
                              f"got {x.shape[1]}; Fashion-MNIST images are 1x28x28 = 784.")
-        return self.main(x)
+        if self.pack == 1:
+            return self.main(x)
+        n = x.shape[0]
+        short = -n % self.pack
+        if short:
+            x = torch.cat([x, x.repeat(-(-short // n), 1)[:short]])
+        logits = self.main(x.reshape(-1, self.pack * self.in_features))
+        return logits.repeat_interleave(self.pack, dim=0)[:n]

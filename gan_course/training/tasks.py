@@ -181,7 +181,7 @@ def _build_gan(cfg: TrainConfig, device: torch.device) -> Task:
         G = _init(models.MLPGenerator(cfg.latent_dim, cfg.hidden_g,
                                        negative_slope=cfg.negative_slope), device)
         D = _init(models.MLPDiscriminator(784, cfg.hidden_d, cfg.dropout,
-                                           negative_slope=cfg.negative_slope),
+                                           negative_slope=cfg.negative_slope, pack=cfg.pack),
                   device)
     else:
         nets = {64: (models.DCGANGenerator, models.DCGANDiscriminator),
