@@ -200,3 +200,30 @@ def test_gpu_benchmark_projects_the_books_runs():
 
     cyc = replace(get_config("cyclegan", "full"), batch_per_rank=True)
     assert projected_s("cyclegan", cyc, 0.02, world=4) == pytest.approx(12_118 * 0.02)
+
+
+def test_notebook_times_changes_only_the_seed_and_reads_cell_times():
+    import nbformat
+
+    from benchmarks.notebook_times import _cell_seconds, markdown, with_seed
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("setup(seed=0) in prose stays"),
+                nbformat.v4.new_code_cell("env = setup(seed=0)\nprint(env)"),
+                nbformat.v4.new_code_cell("history = fit(task, batches)")]
+    seeded = with_seed(nb, 2)
+    assert seeded.cells[1].source == "env = setup(seed=2)\nprint(env)"
+    assert seeded.cells[0].source == nb.cells[0].source           # markdown untouched
+    assert nb.cells[1].source == "env = setup(seed=0)\nprint(env)"  # the original too
+    with pytest.raises(ValueError, match="setup"):
+        with_seed(nbformat.v4.new_notebook(), 1)
+    nb.cells[2].metadata["execution"] = {"iopub.execute_input": "2026-12-02T10:00:00.5Z",
+                                         "shell.execute_reply": "2026-12-02T10:01:30.0Z"}
+    assert _cell_seconds(nb.cells[2]) == pytest.approx(89.5)
+    assert _cell_seconds(nb.cells[1]) is None
+    runs = [{"notebook": "04", "seed": 0, "threads": 1, "wall_s": 239.0, "training_cell_s": 200.0,
+             "rest_s": 39.0},
+            {"notebook": "07", "seed": 1, "threads": 2, "wall_s": 241.0, "training_cell_s": 200.0,
+             "rest_s": 41.0}]
+    rows = markdown(runs, 240).splitlines()[2:]
+    assert rows[0].endswith(" yes |") and rows[1].endswith(" **no** |")
