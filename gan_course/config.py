@@ -194,8 +194,9 @@ def _fashion(profile: str) -> TrainConfig:
         # That recipe's shipped 100-epoch run still drew no ankle boots (TV 0.23, 9 classes):
         # longer training did not bring a dropped class back. D judging images in pairs
         # (`pack`, PacGAN, models/mlp_gan.py), the same 3,120 steps, EMA samples:
-        # * pack 1 (above), seed 0: TV 0.31, 9 classes; a minibatch-stddev feature in D
-        #   instead: TV 0.21, 9 classes (sandals 1.3 %), KID/floor 3.7;
+        # * pack 1 (the recipe above; the previous sweep, seeds 0-2): TV 0.25-0.32, 7-8 classes;
+        #   a minibatch-stddev feature in D instead (seed 0): TV 0.21, 9 classes (sandals
+        #   1.3 %), KID/floor 3.7;
         # * pack 2: seed 0 TV 0.155, 9 classes (sandals 3.8 %), KID/floor 2.6; seed 1 TV 0.18,
         #   9 classes (sandals 1.8 %), KID/floor 2.9; ~100 CPU-s;
         # * pack 4: TV 0.31, 7 classes, KID/floor 7.5 (fewer, larger D inputs learn slower).
