@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 REPO = Path(__file__).resolve().parent.parent
 TRAINING_NOTEBOOKS = {
@@ -62,33 +63,22 @@ def with_seed(nb, seed: int):
 
 
 def run_one(name: str, seed: int, threads: int, timeout: int = 3600) -> dict:
-    """Execute one notebook once; returns its wall times (s) and the training cell's index."""
+    """Execute one notebook once; returns its wall time and its training cell's (seconds)."""
     import nbformat
     from nbclient import NotebookClient
 
     path = REPO / "notebooks" / TRAINING_NOTEBOOKS[name]
     nb = with_seed(nbformat.read(path, as_version=4), seed)
-    saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                            "GAN_COURSE_PROFILE", "GAN_COURSE_RUNS")}
-    with tempfile.TemporaryDirectory(prefix="nbtime-runs-") as runs:
-        # the kernel inherits this process's environment
-        os.environ.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-                          GAN_COURSE_PROFILE="demo", GAN_COURSE_RUNS=runs)
-        try:
-            client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                    resources={"metadata": {"path": str(path.parent)}})
-            start = time.perf_counter()
-            client.execute()
-            wall = time.perf_counter() - start
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-    train = [(i, _cell_seconds(c)) for i, c in enumerate(nb.cells)
-             if c.cell_type == "code" and "fit(" in c.source and _cell_seconds(c)]
-    train_s = max((s for _, s in train), default=0.0)
+    with tempfile.TemporaryDirectory(prefix="nbtime-runs-") as runs, mock.patch.dict(
+            os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+            GAN_COURSE_PROFILE="demo", GAN_COURSE_RUNS=runs):  # the kernel inherits these
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}})
+        start = time.perf_counter()
+        client.execute()
+        wall = time.perf_counter() - start
+    train_s = max((s for c in nb.cells if c.cell_type == "code" and "fit(" in c.source
+                   if (s := _cell_seconds(c)) is not None), default=0.0)
     return {"notebook": name, "seed": seed, "threads": threads, "wall_s": round(wall, 1),
             "training_cell_s": round(train_s, 1), "rest_s": round(wall - train_s, 1)}
 
